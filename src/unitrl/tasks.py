@@ -49,7 +49,13 @@ class Task:
 
     def sample(self, program: str, key: Any = None) -> Sample:
         """The executor job that runs ``program`` against this task's tests."""
-        return Sample(program=program, tests=list(self.tests), test_setup=self.test_setup, key=key)
+        return Sample(
+            program=program,
+            tests=list(self.tests),
+            test_setup=self.test_setup,
+            key=key,
+            program_names=[self.entry_point],
+        )
 
 
 def task_from_dict(record: dict[str, Any], where: str = "task") -> Task:

@@ -28,6 +28,10 @@ class Sample:
     tests: list[str]
     test_setup: str = ""
     key: Any = None
+    #: Names the tests take from the program even where they shadow a builtin or a standard-library module
+    #: (normally just the entry point: MBPP 126's function is called ``sum``).  Every other builtin or stdlib
+    #: module name a test uses is bound to the judge's own trusted object.
+    program_names: list[str] = field(default_factory=list)
 
 
 @dataclass
