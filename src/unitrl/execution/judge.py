@@ -80,6 +80,10 @@ class Connection:
         raise self.broken
 
     def request(self, msg: tuple[Any, ...]) -> tuple[Any, ...]:
+        self.send_request(msg)
+        return self.wait_reply()
+
+    def send_request(self, msg: tuple[Any, ...]) -> None:
         if self.broken is not None:
             raise self.broken
         try:
@@ -87,6 +91,9 @@ class Connection:
         except OSError:
             self.broken = ProgramCrashed("program process exited or was killed")
             raise self.broken from None
+
+    def wait_reply(self) -> tuple[Any, ...]:
+        """Read until the reply to our request, running any callbacks the program makes meanwhile."""
         while True:
             reply = self.read()
             if not isinstance(reply, tuple) or not reply:
@@ -335,7 +342,10 @@ def run_judge(
     """
     conn = Connection(rx, tx, max_value_bytes)
     conn.deadline = deadline
+    trusted, ask = trusted_bindings(sorted(referenced_names([setup, *tests])), program_names)
     try:
+        # Pipelined: the program answers the lookup as soon as it has loaded, saving a round trip.
+        conn.send_request(("lookup", ask))
         first = conn.read()
     except (ProgramTimeout, ProgramCrashed) as e:
         outcome, error = _classify(e)
@@ -352,8 +362,7 @@ def run_judge(
 
     namespace: dict[str, Any] = {"__name__": "__unitrl_tests__", "__builtins__": builtins}
     try:
-        trusted, ask = trusted_bindings(sorted(referenced_names([setup, *tests])), program_names)
-        (found,) = conn.request(("lookup", ask))
+        (found,) = conn.wait_reply()
         namespace.update({str(k): conn.decode(v) for k, v in found.items()})
         namespace.update(trusted)
         if setup.strip():
