@@ -69,8 +69,19 @@ def eval_command(
         int | None, typer.Option("--workers", help="Parallel sandbox workers (default: one per core).")
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds one sample may run against its tests.")
-    ] = 10.0,
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Seconds one sample may run against all its tests (default: 60 for humaneval+, whose "
+            "~750 inputs per task take the reference up to ~9 s; 10 otherwise).",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads", help="torch CPU threads (default: torch's choice; 1 is often faster on 2 cores)."
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -112,6 +123,14 @@ def eval_command(
         raise UnitrlError(f"--limit must be at least 1, got {limit}")
     if temperature is None:
         temperature = 0.0 if samples == 1 else SAMPLING_TEMPERATURE
+    if timeout is None:
+        timeout = 60.0 if benchmark.lower() in ("humaneval+", "humanevalplus", "humaneval-plus") else 10.0
+    if threads is not None:
+        if threads < 1:
+            raise UnitrlError(f"--threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
     config = EvalConfig(
         benchmark=benchmark,
         split=split,
