@@ -76,6 +76,14 @@ def eval_command(
             "~750 inputs per task take the reference up to ~9 s; 10 otherwise).",
         ),
     ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--dtype",
+            help="Weights dtype: float32 (CPU default), bfloat16 (GPU default; ~3x faster on CPUs with "
+            "AVX512-BF16), float16, or auto (the checkpoint's own).",
+        ),
+    ] = None,
     threads: Annotated[
         int | None,
         typer.Option(
@@ -145,6 +153,7 @@ def eval_command(
         timeout=timeout,
         prompt_format=prompt_format,  # type: ignore[arg-type]  # validated by EvalConfig.validate
         device=device,
+        dtype=dtype,
         progress=progress,
     )
     config.validate(reference=model == REFERENCE)  # fail on bad flags before loading anything

@@ -49,6 +49,7 @@ FINGERPRINT_KEYS = (
     "seed",
     "prompt_format",
     "timeout",
+    "dtype",
 )
 _ERROR_CHARS = 500
 
@@ -79,6 +80,9 @@ class EvalConfig:
     prompt_format: Literal["auto", "chat", "completion"] = "auto"
     #: ``auto`` = cuda when available, else cpu.
     device: str = "auto"
+    #: Model weights dtype: ``None`` = float32 on CPU, bfloat16 on a GPU; ``bfloat16`` is ~3x faster on CPUs
+    #: with AVX512-BF16/AMX.  Part of the run's fingerprint (it can change greedy outputs).
+    dtype: str | None = None
     #: Show rich progress bars (on stderr).
     progress: bool = True
     #: Extra executor settings (memory limit, sandbox mode ...); ``timeout``/``workers`` above take precedence.
@@ -385,7 +389,7 @@ def _load(model_spec: Any, config: EvalConfig) -> tuple[Any, Any, str]:
     if isinstance(model_spec, str):
         from unitrl.models import load_model
 
-        model, tokenizer = load_model(model_spec, device=_resolve_device(config.device))
+        model, tokenizer = load_model(model_spec, device=_resolve_device(config.device), dtype=config.dtype)
     else:
         model, tokenizer = model_spec
     prompt_format = config.prompt_format
