@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from unitrl.execution.protocol import (
-    ATOMS,
     Callback,
     ChannelClosed,
     ChannelTimeout,
@@ -27,6 +26,7 @@ from unitrl.execution.protocol import (
     is_plain_type,
     recv,
     send,
+    transform,
 )
 
 
@@ -122,41 +122,28 @@ class Connection:
 
     # -- values ----------------------------------------------------------------------------------------------
     def encode(self, value: Any) -> Any:
-        t = type(value)
-        if t in ATOMS:
-            return value
-        if t is Remote:
+        return transform(value, self._encode_leaf)
+
+    def _encode_leaf(self, value: Any) -> Any:
+        if type(value) is Remote:
             return Ref(object.__getattribute__(value, "_id"))
-        if t is list:
-            return [self.encode(v) for v in value]
-        if t is tuple:
-            return tuple(self.encode(v) for v in value)
-        if t is dict:
-            return {self.encode(k): self.encode(v) for k, v in value.items()}
-        if t is set or t is frozenset:
-            return t(self.encode(v) for v in value)
         if isinstance(value, type) and is_plain_type(value):
             return value  # int, str, Counter...: pickled by name, rebuilt as the same type in the program
         if callable(value):
             self.callbacks[id(value)] = value
             return Callback(id(value))
-        return value  # other plain values (bytearray, Counter, Decimal...) pickle as they are
+        return value  # atoms and other plain values (bytearray, Counter, Decimal...) pickle as they are
 
     def decode(self, value: Any) -> Any:
+        return transform(value, self._decode_leaf)
+
+    def _decode_leaf(self, value: Any) -> Any:
         t = type(value)
         if t is Ref:
             proxy = self.proxies.get(value.id)
             if proxy is None:
                 proxy = self.proxies[value.id] = Remote(self, value.id)
             return proxy
-        if t is list:
-            return [self.decode(v) for v in value]
-        if t is tuple:
-            return tuple(self.decode(v) for v in value)
-        if t is dict:
-            return {self.decode(k): self.decode(v) for k, v in value.items()}
-        if t is set or t is frozenset:
-            return t(self.decode(v) for v in value)
         if t is Callback:
             raise ProgramCrashed("program sent a callback handle")
         return value

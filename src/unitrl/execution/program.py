@@ -21,6 +21,7 @@ from unitrl.execution.protocol import (
     Ref,
     recv,
     send,
+    transform,
 )
 
 #: Special methods the judge may invoke on an opaque object.  Comparisons and truth value are deliberately
@@ -29,7 +30,6 @@ FORWARDED_OPS = frozenset(
     {"__iter__", "__next__", "__len__", "__getitem__", "__setitem__", "__contains__", "__repr__", "__str__"}
 )
 _MUTABLE = (list, dict, set, bytearray)
-_MAX_DEPTH = 500
 
 
 class BoundedText(io.TextIOBase):
@@ -60,40 +60,26 @@ class ProgramServer:
         self.objects: dict[int, Any] = {}
 
     # -- values <-> wire ------------------------------------------------------------------------------------
-    def encode(self, value: Any, depth: int = 0) -> Any:
+    def encode(self, value: Any) -> Any:
+        return transform(value, self._encode_leaf)
+
+    def _encode_leaf(self, value: Any) -> Any:
         t = type(value)
-        if t in ATOMS:
-            return value
-        if depth > _MAX_DEPTH:
-            raise RecursionError("value nested too deeply to return")
-        if t is list:
-            return [self.encode(v, depth + 1) for v in value]
-        if t is tuple:
-            return tuple(self.encode(v, depth + 1) for v in value)
-        if t is dict:
-            return {self.encode(k, depth + 1): self.encode(v, depth + 1) for k, v in value.items()}
-        if t is set or t is frozenset:
-            return t(self.encode(v, depth + 1) for v in value)
-        if t is bytearray or t in EXTRA_VALUE_TYPES:
+        if t in ATOMS or t is bytearray or t in EXTRA_VALUE_TYPES:
             return value
         ident = id(value)
         self.objects[ident] = value
         return Ref(ident)
 
     def decode(self, value: Any) -> Any:
+        return transform(value, self._decode_leaf)
+
+    def _decode_leaf(self, value: Any) -> Any:
         t = type(value)
         if t is Ref:
             return self.objects[value.id]
         if t is Callback:
             return self._callback_stub(value.id)
-        if t is list:
-            return [self.decode(v) for v in value]
-        if t is tuple:
-            return tuple(self.decode(v) for v in value)
-        if t is dict:
-            return {self.decode(k): self.decode(v) for k, v in value.items()}
-        if t is set or t is frozenset:
-            return t(self.decode(v) for v in value)
         return value
 
     # -- request handling -------------------------------------------------------------------------------------

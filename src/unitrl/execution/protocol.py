@@ -17,6 +17,7 @@ import pickle
 import select
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 _HEADER = struct.Struct("!Q")
@@ -102,6 +103,31 @@ CONTAINERS: frozenset[type] = frozenset({list, tuple, dict, set, frozenset})
 EXTRA_VALUE_TYPES: frozenset[type] = frozenset(
     v for (mod, _), v in _ALLOWED.items() if mod in ("collections", "datetime", "decimal", "fractions")
 )
+
+
+MAX_DEPTH = 500
+
+
+def transform(value: Any, leaf: Callable[[Any], Any], depth: int = 0) -> Any:
+    """Rebuild ``value`` through its (exact) list/tuple/dict/set/frozenset structure, mapping leaves with ``leaf``.
+
+    Both ends of the channel use this to swap objects for handles and back; subclasses of the containers are
+    leaves, so a lying ``list`` subclass is never taken apart as if it were data.
+    """
+    t = type(value)
+    if t in ATOMS:
+        return leaf(value)
+    if depth > MAX_DEPTH:
+        raise RecursionError("value nested too deeply to send")
+    if t is list:
+        return [transform(v, leaf, depth + 1) for v in value]
+    if t is tuple:
+        return tuple(transform(v, leaf, depth + 1) for v in value)
+    if t is dict:
+        return {transform(k, leaf, depth + 1): transform(v, leaf, depth + 1) for k, v in value.items()}
+    if t is set or t is frozenset:
+        return t(transform(v, leaf, depth + 1) for v in value)
+    return leaf(value)
 
 
 def is_plain_type(cls: type) -> bool:
