@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,32 @@ def bwrap_usable() -> str | None:
     return path if proc.returncode == 0 else None
 
 
+_SCRATCH = ("/tmp", "/dev/shm")
+
+
+def runtime_binds() -> list[str]:
+    """Read-only binds that keep this interpreter and unitrl visible when they live under /tmp or /dev/shm.
+
+    The sandbox mounts fresh tmpfs on those, which would hide a checkout or virtualenv there (CI clones into
+    temporary directories).  The worker skips mount points when it empties /tmp, so these stay intact.
+    """
+    import unitrl
+
+    needed = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+        os.path.dirname(os.path.dirname(os.path.realpath(unitrl.__file__))),
+    }
+    bound: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in needed}):  # parents sort before their children
+        masked = any(path == d or path.startswith(d + "/") for d in _SCRATCH)
+        if masked and os.path.isdir(path) and not any(path.startswith(b + "/") for b in bound):
+            bound.append(path)
+    return [arg for path in bound for arg in ("--ro-bind", path, path)]
+
+
 _warned = False
 
 
@@ -73,7 +100,7 @@ def worker_command(
             if arg == "--tmpfs":
                 sized += ["--size", str(scratch_bytes)]
             sized.append(arg)
-        return [bwrap, *sized, *seed_env, "--", *python], True
+        return [bwrap, *sized, *runtime_binds(), *seed_env, "--", *python], True
     if mode == "bwrap":
         raise UnitrlError(
             "sandbox 'bwrap' requested but bubblewrap is missing or cannot create namespaces here; "

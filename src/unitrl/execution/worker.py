@@ -72,17 +72,22 @@ def _program_process(job: dict[str, Any], rx: int, tx: int, workdir: str) -> Non
 
 
 def _empty_dir(path: str) -> None:
+    """Delete everything below ``path`` except mount points (read-only binds of the runtime, see sandbox)."""
     try:
-        entries = os.listdir(path)
+        entries = list(os.scandir(path))
     except OSError:
         return
-    for name in entries:
-        full = os.path.join(path, name)
-        if os.path.isdir(full) and not os.path.islink(full):
-            shutil.rmtree(full, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(full)
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if os.path.ismount(entry.path):
+                    continue
+                _empty_dir(entry.path)
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            continue
 
 
 def _kill_everything_else() -> None:
