@@ -235,16 +235,18 @@ class Remote:
     __str__ = __repr__
 
 
-def referenced_names(sources: list[str]) -> set[str]:
-    """Every name loaded anywhere in ``sources`` (sources that fail to parse contribute nothing)."""
-    names: set[str] = set()
-    for src in sources:
-        try:
-            tree = ast.parse(src)
-        except SyntaxError:
-            continue
-        names.update(node.id for node in ast.walk(tree) if isinstance(node, ast.Name))
-    return names
+def _parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return None  # compiled again when the test runs, where the SyntaxError becomes its verdict
+
+
+def referenced_names(trees: list[ast.Module | None]) -> set[str]:
+    """Every name loaded anywhere in the parsed sources."""
+    return {
+        node.id for tree in trees if tree is not None for node in ast.walk(tree) if isinstance(node, ast.Name)
+    }
 
 
 #: Standard-library modules a test may use without importing them (MBPP tests rely on the program's
@@ -282,9 +284,10 @@ def trusted_bindings(wanted: list[str], program_names: frozenset[str]) -> tuple[
     return trusted, ask
 
 
-def _compile_test(test: str) -> tuple[Any, bool]:
+def _compile_test(test: str, tree: ast.Module | None) -> tuple[Any, bool]:
     """Compile a test; a bare expression is compiled in eval mode so its value can be reported."""
-    tree = ast.parse(test)
+    if tree is None:
+        tree = ast.parse(test)  # raises the test's SyntaxError
     if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
         return compile(ast.Expression(tree.body[0].value), "<test>", "eval"), True
     return compile(tree, "<test>", "exec"), False
@@ -329,7 +332,8 @@ def run_judge(
     """
     conn = Connection(rx, tx, max_value_bytes)
     conn.deadline = deadline
-    trusted, ask = trusted_bindings(sorted(referenced_names([setup, *tests])), program_names)
+    trees = [_parse(t) for t in tests]
+    trusted, ask = trusted_bindings(sorted(referenced_names([_parse(setup), *trees])), program_names)
     try:
         # Pipelined: the program answers the lookup as soon as it has loaded, saving a round trip.
         conn.send_request(("lookup", ask))
@@ -367,7 +371,7 @@ def run_judge(
         conn.deadline = deadline if test_timeout is None else min(deadline, now + test_timeout)
         value_text = None
         try:
-            code, is_expression = _compile_test(test)
+            code, is_expression = _compile_test(test, trees[i])
             if is_expression:
                 value_text = _safe_repr(eval(code, namespace))
             else:
