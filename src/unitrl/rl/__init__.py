@@ -2,11 +2,50 @@
 
 - :mod:`unitrl.rl.normalize` -- canonical form of a program (AST modulo local names, formatting, docstrings).
 - :mod:`unitrl.rl.buffer` -- bounded replay buffer of scored programs, deduplicated per prompt.
+- :mod:`unitrl.rl.config` -- ``ActorCriticConfig``: the trainer's settings, ``key=value`` overrides.
+- :mod:`unitrl.rl.rollout` -- ``Rollout`` and ``collect_rollouts``: sample, extract, score in one batch.
+- :mod:`unitrl.rl.critic` -- the critic MLP on the policy's pooled (detached) hidden states.
+- :mod:`unitrl.rl.actor_critic` -- ``ActorCriticTrainer``: REINFORCE with a critic baseline and replay.
+- :mod:`unitrl.rl.checkpoint` -- atomic save/load of a whole run (exact resume).
+
+The torch-based names (``ActorCriticTrainer``, ``Critic``, the checkpoint functions) load on first use.
 
 Rewards live in :mod:`unitrl.rewards`.
 """
 
 from unitrl.rl.buffer import BufferEntry, ReplayBuffer
+from unitrl.rl.config import ActorCriticConfig
 from unitrl.rl.normalize import dedup_key, normalize_program, whitespace_normalized
+from unitrl.rl.rollout import Rollout, collect_rollouts
 
-__all__ = ["BufferEntry", "ReplayBuffer", "dedup_key", "normalize_program", "whitespace_normalized"]
+__all__ = [
+    "ActorCriticConfig",
+    "ActorCriticTrainer",
+    "BufferEntry",
+    "Critic",
+    "ReplayBuffer",
+    "Rollout",
+    "collect_rollouts",
+    "dedup_key",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "normalize_program",
+    "save_checkpoint",
+    "whitespace_normalized",
+]
+
+_LAZY = {
+    "ActorCriticTrainer": "unitrl.rl.actor_critic",
+    "Critic": "unitrl.rl.critic",
+    "latest_checkpoint": "unitrl.rl.checkpoint",
+    "load_checkpoint": "unitrl.rl.checkpoint",
+    "save_checkpoint": "unitrl.rl.checkpoint",
+}
+
+
+def __getattr__(name: str):  # lazy: importing unitrl.rl must not import torch
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'unitrl.rl' has no attribute {name!r}")

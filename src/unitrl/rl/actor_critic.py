@@ -1,0 +1,311 @@
+"""Actor-critic RL from unit-test rewards, written to be read top to bottom (CleanRL style).
+
+One :meth:`ActorCriticTrainer.step`:
+
+1. **Sample.**  Draw ``prompts_per_step`` tasks, sample ``k`` completions each from the current policy,
+   extract programs and run them all against their tests in one executor batch (:func:`collect_rollouts`).
+2. **Replay.**  Add previously seen programs from the :class:`~unitrl.rl.buffer.ReplayBuffer` so that they
+   make up ``replay_mix`` of the batch.  They are treated as on-policy samples (no importance weights):
+   replay re-weights good programs the policy once found, in the spirit of CodeRL and self-imitation
+   learning, rather than pretending to be an unbiased off-policy estimator.
+3. **Policy update (actor).**  One forward pass of the policy over prompt + completion tokens gives, per
+   sample, the summed log-probability of its completion tokens and (detached) the pooled last hidden state
+   the critic reads.  ``advantage = reward - critic(features)`` (detached: a baseline),
+   ``loss = -mean(advantage * sum log p(completion))``, plus ``kl_coef * KL(policy || reference)`` when
+   ``kl_coef > 0``; gradients are accumulated over ``grad_accumulation`` micro-batches, clipped and applied.
+4. **Critic update.**  One MSE step of the critic towards the observed rewards on the same batch and the
+   same features, every step, in sync with the policy (skipped when ``critic_frozen``: the ablation where
+   the critic is pretrained with :meth:`ActorCriticTrainer.pretrain_critic` and then kept fixed).
+5. **Remember.**  Fresh rollouts go into the replay buffer (deduplicated per task).
+
+Everything random is seeded from ``config.seed`` and the step number (sampling reseeds per step; task and
+replay draws use the trainer's own :class:`random.Random`), so a run resumed from a checkpoint
+(:mod:`unitrl.rl.checkpoint`) takes exactly the steps an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unitrl.errors import UnitrlError
+from unitrl.rewards import ExecutionReward
+from unitrl.rl.buffer import ReplayBuffer
+from unitrl.rl.config import ActorCriticConfig
+from unitrl.rl.critic import Critic, critic_regression_step, mean_pool, pad_sequences, policy_features
+from unitrl.rl.rollout import Rollout, collect_rollouts
+from unitrl.tasks import Task
+
+#: Spacing of per-step sampling seeds: ``sample_completions`` reseeds each generation batch with
+#: ``seed + batch_index``, so steps must be further apart than a step has generation batches.
+STEP_SEED_STRIDE = 1009
+
+
+def completion_logprobs(
+    model: Any, rollouts: Sequence[Rollout], pad_id: int, *, with_features: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Per-token log-probs of each rollout's completion under ``model``.
+
+    Returns ``(token_logp [batch, len-1], completion_mask [batch, len-1], features [batch, hidden] | None)``:
+    position ``j`` holds the log-prob of token ``j + 1`` given the tokens before it; the mask is 1 exactly
+    at the completion's tokens.  ``features`` (with ``with_features``) is the detached, mean-pooled last
+    hidden state over prompt + completion -- the critic's input, for free from the same forward pass.
+    """
+    sequences = []
+    for r in rollouts:
+        if not r.prompt_token_ids:
+            raise ValueError(
+                f"rollout for {r.task_id!r} has an empty prompt: its first token has no log-prob"
+            )
+        sequences.append(list(r.prompt_token_ids) + list(r.completion_token_ids))
+    device = next(model.parameters()).device
+    input_ids, attention = pad_sequences(sequences, pad_id, device)
+    out = model(input_ids=input_ids, attention_mask=attention, output_hidden_states=with_features)
+    logits = out.logits[:, :-1].float()
+    targets = input_ids[:, 1:]
+    token_logp = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    mask = torch.zeros_like(token_logp)
+    for i, r in enumerate(rollouts):
+        start = len(r.prompt_token_ids) - 1
+        mask[i, start : start + len(r.completion_token_ids)] = 1.0
+    features = mean_pool(out.hidden_states[-1].detach(), attention) if with_features else None
+    return token_logp, mask, features
+
+
+def _hidden_size(model: Any) -> int:
+    config = getattr(model, "config", None)
+    size = getattr(config, "hidden_size", None)
+    return int(size) if size else int(model.get_input_embeddings().embedding_dim)
+
+
+class ActorCriticTrainer:
+    """REINFORCE with a learned critic baseline, a replay buffer and an optional KL penalty.
+
+    ``model``/``tokenizer`` is the policy (trained in place, full fine-tuning), ``tasks`` the training tasks
+    and ``reward`` an :class:`ExecutionReward` over those tasks.  Call :meth:`step` for one update or
+    :meth:`train` for the whole run.  To resume, build the trainer exactly as the first time (same initial
+    model, so the KL reference is the same) and call :meth:`load_checkpoint`.
+    """
+
+    def __init__(
+        self,
+        config: ActorCriticConfig,
+        model: Any,
+        tokenizer: Any,
+        tasks: Sequence[Task],
+        reward: ExecutionReward,
+    ) -> None:
+        config.validate()
+        if not tasks:
+            raise UnitrlError("no training tasks: give a task file or benchmark split with at least one task")
+        self.config = config
+        self.model = model
+        self.tokenizer = tokenizer
+        self.tasks = list(tasks)
+        self.reward = reward
+        self.device = next(model.parameters()).device
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = int(pad) if pad is not None else 0
+
+        # The critic's initial weights depend only on the seed, without disturbing the global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.critic = Critic(_hidden_size(model), config.critic_hidden).to(self.device)
+        # A frozen copy of the initial policy, only when the KL penalty needs it (it doubles model memory).
+        self.reference: Any = None
+        if config.kl_coef > 0:
+            self.reference = copy.deepcopy(model).eval().requires_grad_(False)
+
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_learning_rate)
+        self.buffer = ReplayBuffer(config.buffer_capacity, config.buffer_per_prompt_cap)
+        self.rng = random.Random(config.seed)
+        #: Completed steps (the next step's number).
+        self.step_count = 0
+
+    # --- one step, top to bottom ----------------------------------------------------------------------------
+
+    def step(self) -> dict[str, float]:
+        """Sample, replay, update policy and critic, remember; returns this step's metrics.
+
+        Metrics: ``reward_mean`` and ``pass_rate`` (fraction of samples passing every test) over the fresh
+        samples; ``loss`` (policy loss incl. KL term), ``pg_loss``, ``kl`` (per sample, 0 when off),
+        ``advantage_mean``, ``grad_norm`` (before clipping); ``critic_loss`` (MSE) and ``critic_error``
+        (mean absolute error) of the critic's predictions *before* its update on this batch;
+        ``buffer_size``, ``n_fresh``, ``n_replayed``, ``step`` (steps completed).
+        """
+        cfg = self.config
+
+        # 1. fresh rollouts from the current policy
+        tasks = self.rng.sample(self.tasks, min(cfg.prompts_per_step, len(self.tasks)))
+        fresh = collect_rollouts(
+            self.model,
+            self.tokenizer,
+            tasks,
+            self.reward,
+            k=cfg.k,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.generation_batch_size,
+            seed=cfg.seed + STEP_SEED_STRIDE * self.step_count,
+        )
+
+        # 2. replayed rollouts from earlier steps (drawn before this step's samples are added)
+        replayed = self.replay(len(fresh))
+        batch = fresh + replayed
+        rewards = torch.tensor([r.reward for r in batch], dtype=torch.float32, device=self.device)
+
+        # 3. actor: REINFORCE with the critic's prediction as baseline
+        policy_metrics, features = self.update_policy(batch, rewards)
+
+        # 4. critic: regress onto the observed rewards, in sync with the policy (unless frozen)
+        critic_metrics = self.update_critic(features, rewards)
+
+        # 5. remember fresh samples
+        for rollout in fresh:
+            self.buffer.add(**rollout.to_buffer_args(step=self.step_count))
+
+        self.step_count += 1
+        n = len(fresh)
+        return {
+            "step": float(self.step_count),
+            "reward_mean": sum(r.reward for r in fresh) / n,
+            "pass_rate": sum(bool(r.result and r.result.passed) for r in fresh) / n,
+            **policy_metrics,
+            **critic_metrics,
+            "buffer_size": float(len(self.buffer)),
+            "n_fresh": float(n),
+            "n_replayed": float(len(replayed)),
+        }
+
+    # --- the pieces -----------------------------------------------------------------------------------------
+
+    def replay(self, n_fresh: int) -> list[Rollout]:
+        """Buffer samples making up ``replay_mix`` of a batch that also holds ``n_fresh`` fresh ones."""
+        mix = self.config.replay_mix
+        if mix <= 0 or not len(self.buffer):
+            return []
+        n = min(len(self.buffer), round(n_fresh * mix / (1 - mix)))
+        return [Rollout.from_buffer_entry(e, self.tokenizer) for e in self.buffer.sample(n, self.rng)]
+
+    def update_policy(
+        self, batch: Sequence[Rollout], rewards: torch.Tensor
+    ) -> tuple[dict[str, float], torch.Tensor]:
+        """One optimiser step of the policy on ``batch``; returns metrics and the critic features it computed.
+
+        The loss is averaged over the whole batch whatever ``grad_accumulation`` is: each micro-batch's sum is
+        divided by the batch size, so the accumulated gradient equals the full-batch gradient.
+        """
+        cfg = self.config
+        n = len(batch)
+        size = -(-n // cfg.grad_accumulation)  # ceil: every micro-batch non-empty
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_total, pg_total, kl_total, adv_total = 0.0, 0.0, 0.0, 0.0
+        all_features = []
+        for start in range(0, n, size):
+            chunk = batch[start : start + size]
+            chunk_rewards = rewards[start : start + size]
+            token_logp, mask, features = completion_logprobs(
+                self.model, chunk, self.pad_id, with_features=True
+            )
+            assert features is not None
+            all_features.append(features)
+            with torch.no_grad():
+                advantages = chunk_rewards - self.critic(features)  # detached: a baseline, not a target
+            seq_logp = (token_logp * mask).sum(-1)
+            pg_loss = -(advantages * seq_logp).sum() / n
+            loss = pg_loss
+            if self.reference is not None:
+                with torch.no_grad():
+                    ref_logp, _, _ = completion_logprobs(self.reference, chunk, self.pad_id)
+                # k3 estimator (Schulman 2020): unbiased, always >= 0, low variance; summed over tokens.
+                delta = ref_logp - token_logp
+                kl = ((delta.exp() - delta - 1) * mask).sum(-1)
+                loss = loss + cfg.kl_coef * kl.sum() / n
+                kl_total += float(kl.detach().sum())
+            loss.backward()
+            loss_total += float(loss.detach())
+            pg_total += float(pg_loss.detach())
+            adv_total += float(advantages.sum())
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.eval()
+        metrics = {
+            "loss": loss_total,
+            "pg_loss": pg_total,
+            "kl": kl_total / n,  # per sample, summed over tokens; 0 when the penalty is off (not measured)
+            "advantage_mean": adv_total / n,
+            "grad_norm": float(grad_norm),
+        }
+        return metrics, torch.cat(all_features)
+
+    def update_critic(self, features: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
+        """One regression step of the critic on this batch, or only its error when ``critic_frozen``."""
+        if not self.config.critic_frozen:
+            return critic_regression_step(self.critic, self.critic_optimizer, features, rewards)
+        with torch.no_grad():
+            predictions = self.critic(features)
+        return {
+            "critic_loss": float(torch.nn.functional.mse_loss(predictions, rewards)),
+            "critic_error": float((predictions - rewards).abs().mean()),
+        }
+
+    def pretrain_critic(self, rollouts: Sequence[Rollout], epochs: int = 100) -> list[dict[str, float]]:
+        """Fit the critic to ``rollouts`` (e.g. samples of the initial policy) with ``epochs`` full-batch steps.
+
+        The "pretrain, then freeze" half of the ``critic_frozen`` ablation; also a warm start for the
+        in-sync critic.  Features are computed once (the policy does not change here).
+        """
+        sequences = [list(r.prompt_token_ids) + list(r.completion_token_ids) for r in rollouts]
+        features = policy_features(self.model, sequences, self.pad_id)
+        rewards = torch.tensor([r.reward for r in rollouts], dtype=torch.float32, device=self.device)
+        return [
+            critic_regression_step(self.critic, self.critic_optimizer, features, rewards)
+            for _ in range(epochs)
+        ]
+
+    # --- the run --------------------------------------------------------------------------------------------
+
+    def train(self, on_step: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
+        """Run the remaining steps up to ``config.steps``: metrics appended to ``out/metrics.jsonl``,
+        checkpoints every ``checkpoint_every`` steps and at the end.  Resumes from :attr:`step_count`."""
+        from unitrl.rl.checkpoint import save_checkpoint
+
+        out = Path(self.config.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        history = []
+        every = self.config.checkpoint_every
+        while self.step_count < self.config.steps:
+            metrics = self.step()
+            history.append(metrics)
+            with (out / "metrics.jsonl").open("a", encoding="utf-8") as f:
+                f.write(json.dumps(metrics) + "\n")
+            if on_step is not None:
+                on_step(metrics)
+            if (every and self.step_count % every == 0) or self.step_count == self.config.steps:
+                save_checkpoint(self, out / "checkpoints" / f"step-{self.step_count:06d}")
+        return history
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """See :func:`unitrl.rl.checkpoint.save_checkpoint`."""
+        from unitrl.rl.checkpoint import save_checkpoint
+
+        return save_checkpoint(self, path)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """See :func:`unitrl.rl.checkpoint.load_checkpoint`."""
+        from unitrl.rl.checkpoint import load_checkpoint
+
+        load_checkpoint(self, path)

@@ -1,0 +1,224 @@
+"""Configuration of the actor-critic trainer: one flat dataclass, TRL-style, every field documented here.
+
+Why flat: a run is described by ``key=value`` overrides on the command line (``unitrl train ... k=8
+kl_coef=0.05``) and recorded as one JSON object next to its checkpoints, so every knob must be a plain scalar
+with a type that can be parsed back from a string.  Mistakes (an unknown key, a value of the wrong type or out
+of range) are one-line :class:`~unitrl.errors.UnitrlError` messages that name the key and say what is allowed.
+
+Nothing here imports torch: configs are parsed and validated before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from unitrl.errors import UnitrlError
+from unitrl.rewards import DEFAULT_REWARD, REWARDS
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_NONE = {"none", "null"}
+
+
+@dataclass
+class ActorCriticConfig:
+    """Settings of :class:`unitrl.rl.actor_critic.ActorCriticTrainer` (see each field's comment)."""
+
+    # --- what to train on ---------------------------------------------------------------------------------
+    #: Policy to start from: a model alias, checkpoint directory, ``.gguf`` file or hub id (``load_model``).
+    model: str = "qwen2.5-coder-0.5b-instruct"
+    #: Training tasks: a benchmark name (``mbpp`` ...) or a task JSONL file (``load_benchmark``).
+    tasks: str = "mbpp"
+    #: Split of ``tasks`` to train on (``train`` keeps MBPP's test split unseen).
+    split: str = "train"
+    #: Seeds everything random in a run: task order, sampling, replay draws, critic initialisation.
+    seed: int = 0
+
+    # --- optimisation -------------------------------------------------------------------------------------
+    #: AdamW learning rate of the policy (full fine-tuning; small, because the policy is already good).
+    learning_rate: float = 1e-6
+    #: Adam learning rate of the critic (a small MLP trained from scratch: a much larger rate than the policy).
+    critic_learning_rate: float = 1e-3
+    #: Training steps (one step = sample, score, one policy update, one critic update).
+    steps: int = 100
+    #: Micro-batches per step: the batch is split into this many forward/backward passes whose gradients are
+    #: summed before the single optimiser step (same update, less memory).
+    grad_accumulation: int = 1
+    #: Clip the policy gradient's global norm to this value (0 = no clipping).
+    max_grad_norm: float = 1.0
+    #: Weight of the KL penalty to a frozen copy of the initial policy (0 = off, and no copy is kept).
+    kl_coef: float = 0.0
+
+    # --- sampling -----------------------------------------------------------------------------------------
+    #: Samples per prompt (k); more samples per task give the critic and the update more signal per prompt.
+    k: int = 4
+    #: Tasks (prompts) drawn per step; a step's fresh batch is ``prompts_per_step * k`` samples.
+    prompts_per_step: int = 8
+    #: Longest completion in tokens; longer outputs are cut (and usually fail their tests).
+    max_new_tokens: int = 512
+    #: Sampling temperature (0 = greedy: all k samples identical, so only useful for debugging).
+    temperature: float = 1.0
+    #: Nucleus sampling threshold (1 = off).
+    top_p: float = 1.0
+    #: Sequences per generation batch (memory knob; does not change the samples when ``seed`` is fixed).
+    generation_batch_size: int = 16
+
+    # --- replay -------------------------------------------------------------------------------------------
+    #: Fraction of each training batch replayed from the buffer (0 = on-policy only; must be < 1).  Fresh
+    #: samples are all used; replayed ones are added so that they make up this fraction of the batch.
+    replay_mix: float = 0.0
+    #: Most programs the replay buffer holds (deduplicated per task by normalised AST).
+    buffer_capacity: int = 10_000
+    #: Most programs per task in the replay buffer.
+    buffer_per_prompt_cap: int = 64
+
+    # --- critic -------------------------------------------------------------------------------------------
+    #: Width of the critic MLP's hidden layer.
+    critic_hidden: int = 256
+    #: Ablation: never update the critic during training (pretrain it first with
+    #: ``ActorCriticTrainer.pretrain_critic``, then freeze).  Default: trained in sync with the policy.
+    critic_frozen: bool = False
+
+    # --- reward and execution -----------------------------------------------------------------------------
+    #: Reward shape, one of :data:`unitrl.rewards.REWARDS`.
+    reward: str = DEFAULT_REWARD
+    #: Seconds one program may run against its tests during training (shorter than evaluation: a stuck
+    #: program only costs throughput).
+    executor_timeout: float = 5.0
+    #: Sandboxed executor workers (None = one per CPU core).
+    executor_workers: int | None = None
+
+    # --- output -------------------------------------------------------------------------------------------
+    #: Save a checkpoint every this many steps (0 = only at the end).
+    checkpoint_every: int = 50
+    #: Run directory: config, metrics and checkpoints go here.
+    out: str = "runs/actor_critic"
+
+    # --- (de)serialisation ----------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ActorCriticConfig:
+        """A validated config from a dict (e.g. a saved ``config.json``); unknown keys are an error."""
+        known = field_types()
+        for key in data:
+            if key not in known:
+                raise UnitrlError(_unknown_key_message(key))
+        config = cls(**{k: _coerce(k, v, known[k]) for k, v in data.items()})
+        config.validate()
+        return config
+
+    def with_overrides(self, overrides: Iterable[str]) -> ActorCriticConfig:
+        """A copy with ``key=value`` strings applied (values parsed to each field's type), validated."""
+        data = self.to_dict()
+        data.update(parse_overrides(overrides))
+        return ActorCriticConfig.from_dict(data)
+
+    def validate(self) -> None:
+        """Reject out-of-range values with a one-line :class:`UnitrlError` naming the field."""
+        positive_ints = (
+            "steps",
+            "grad_accumulation",
+            "k",
+            "prompts_per_step",
+            "max_new_tokens",
+            "generation_batch_size",
+            "buffer_capacity",
+            "buffer_per_prompt_cap",
+            "critic_hidden",
+        )
+        for name in positive_ints:
+            if getattr(self, name) < 1:
+                raise UnitrlError(f"config: {name} must be >= 1, got {getattr(self, name)}")
+        for name in ("learning_rate", "critic_learning_rate", "executor_timeout"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise UnitrlError(f"config: {name} must be a positive number, got {value}")
+        for name in ("max_grad_norm", "kl_coef", "temperature"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise UnitrlError(f"config: {name} must be >= 0, got {value}")
+        if not 0 < self.top_p <= 1:
+            raise UnitrlError(f"config: top_p must be in (0, 1], got {self.top_p}")
+        if not 0 <= self.replay_mix < 1:
+            raise UnitrlError(f"config: replay_mix must be in [0, 1), got {self.replay_mix}")
+        if self.checkpoint_every < 0:
+            raise UnitrlError(f"config: checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if self.executor_workers is not None and self.executor_workers < 1:
+            raise UnitrlError(f"config: executor_workers must be >= 1 or none, got {self.executor_workers}")
+        if self.reward not in REWARDS:
+            raise UnitrlError(f"config: unknown reward {self.reward!r}; choose one of: {', '.join(REWARDS)}")
+
+
+def field_types() -> dict[str, Any]:
+    """Field name -> resolved type annotation of :class:`ActorCriticConfig`."""
+    hints = typing.get_type_hints(ActorCriticConfig)
+    return {f.name: hints[f.name] for f in fields(ActorCriticConfig)}
+
+
+def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
+    """``["k=8", "kl_coef=0.05"]`` -> ``{"k": 8, "kl_coef": 0.05}``, each value parsed to its field's type."""
+    known = field_types()
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UnitrlError(f"config override {item!r} must look like key=value (e.g. k=8)")
+        if key not in known:
+            raise UnitrlError(_unknown_key_message(key))
+        parsed[key] = _coerce(key, raw.strip(), known[key])
+    return parsed
+
+
+def _unknown_key_message(key: str) -> str:
+    names = [f.name for f in fields(ActorCriticConfig)]
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown config key {key!r}; {hint}known keys: {', '.join(names)}"
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """``value`` (a string from the command line, or a JSON value) converted to ``annotation``."""
+    args = typing.get_args(annotation)
+    optional = typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args
+    base = next(a for a in args if a is not type(None)) if optional else annotation
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
+        if optional:
+            return None
+        raise UnitrlError(f"config: {key} cannot be none; expected {base.__name__}")
+    try:
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError(value)
+        if base is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value) if not isinstance(value, str) else int(value.strip())
+        if base is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if base is str:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
+    except ValueError:
+        raise UnitrlError(f"config: {key} must be {base.__name__}, got {value!r}") from None
+    raise UnitrlError(f"config: field {key} has unsupported type {annotation}")  # pragma: no cover

@@ -1,0 +1,154 @@
+"""Rollouts: sample k completions per task, extract programs, score them all in one executor batch.
+
+A :class:`Rollout` is everything a policy update needs about one sample -- the exact prompt and completion
+token ids (what the log-probabilities are computed on), the text and program (for the replay buffer and
+logs) and the verdict and scalar reward.  Token ids are kept rather than re-tokenised text because the text
+is cut at a stop condition and decoding/encoding does not round-trip exactly: the update must score the
+tokens the policy actually produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from unitrl.execution.types import SampleResult
+from unitrl.rewards import ExecutionReward, identity_extract
+from unitrl.rl.buffer import BufferEntry
+from unitrl.tasks import Task
+
+
+@dataclass
+class Rollout:
+    """One scored sample of the policy for one task."""
+
+    task_id: str
+    #: Prompt text exactly as tokenised (chat template applied for chat models).
+    prompt: str
+    prompt_token_ids: list[int]
+    #: Generated token ids (up to and including eos or the token that completed a stop).
+    completion_token_ids: list[int]
+    completion: str
+    #: The full program that was run (extracted from ``completion``).
+    program: str
+    reward: float
+    #: The executor's verdict; ``None`` for rollouts rebuilt from the replay buffer or made by hand.
+    result: SampleResult | None = None
+    #: Free-form JSON-serialisable data (e.g. ``{"replayed": True}``, the step it was sampled at).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_buffer_args(self, step: int | None = None) -> dict[str, Any]:
+        """Keyword arguments of :meth:`ReplayBuffer.add`; token ids go in ``extra`` so replay is exact."""
+        extra: dict[str, Any] = {
+            "prompt_token_ids": list(self.prompt_token_ids),
+            "completion_token_ids": list(self.completion_token_ids),
+        }
+        if self.result is not None:
+            extra["outcome"] = self.result.outcome
+            extra["tests_passed"] = self.result.tests_passed
+            extra["tests_total"] = self.result.tests_total
+        if step is not None:
+            extra["step"] = step
+        return {
+            "task_id": self.task_id,
+            "prompt": self.prompt,
+            "completion": self.completion,
+            "program": self.program,
+            "reward": self.reward,
+            "extra": extra,
+        }
+
+    @classmethod
+    def from_buffer_entry(cls, entry: BufferEntry, tokenizer: Any = None) -> Rollout:
+        """Rebuild a rollout from a replay-buffer entry (token ids from ``extra``, else re-tokenised)."""
+        prompt_ids = entry.extra.get("prompt_token_ids")
+        completion_ids = entry.extra.get("completion_token_ids")
+        if prompt_ids is None or completion_ids is None:
+            if tokenizer is None:
+                raise ValueError(
+                    f"buffer entry for {entry.task_id!r} has no token ids and no tokenizer was given"
+                )
+            prompt_ids = tokenizer(entry.prompt, add_special_tokens=False)["input_ids"]
+            completion_ids = tokenizer(entry.completion, add_special_tokens=False)["input_ids"]
+        return cls(
+            task_id=entry.task_id,
+            prompt=entry.prompt,
+            prompt_token_ids=list(prompt_ids),
+            completion_token_ids=list(completion_ids),
+            completion=entry.completion,
+            program=entry.program,
+            reward=entry.reward,
+            result=None,
+            extra={"replayed": True, "step": entry.extra.get("step")},
+        )
+
+
+def collect_rollouts(
+    model: Any,
+    tokenizer: Any,
+    tasks: Sequence[Task],
+    reward: ExecutionReward,
+    *,
+    k: int = 1,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_new_tokens: int = 512,
+    batch_size: int = 16,
+    seed: int | None = None,
+) -> list[Rollout]:
+    """``k`` scored rollouts per task, task-major (``tasks[0]``'s k samples first).
+
+    Prompts come from :func:`~unitrl.evaluation.prompts.build_prompt` (chat or completion format, picked by
+    the tokenizer), programs from ``Prompt.extract`` (code block, imports and helpers restored) and rewards
+    from one call of ``reward`` on the whole batch, so the executor's workers run it in parallel.
+
+    When ``reward`` was built with its own ``extract`` function (as for TRL, which hands it raw completions),
+    the raw completion text is passed and the reward's extraction wins, so a program is never extracted
+    twice; with the default identity extraction the prompt-aware ``Prompt.extract`` result is passed.
+    """
+    from unitrl.evaluation.generate import sample_completions
+    from unitrl.evaluation.prompts import build_prompt
+
+    if not tasks:
+        return []
+    prompts = [build_prompt(task, tokenizer) for task in tasks]
+    add_special = not prompts[0].has_special_tokens
+    prompt_ids = [tokenizer(p.text, add_special_tokens=add_special)["input_ids"] for p in prompts]
+    completions = sample_completions(
+        model,
+        tokenizer,
+        [p.text for p in prompts],
+        n=k,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        stop=[p.stop for p in prompts],
+        seed=seed,
+        add_special_tokens=add_special,
+    )
+    rows = [
+        (task, prompt, ids, completion)
+        for task, prompt, ids, outs in zip(tasks, prompts, prompt_ids, completions, strict=True)
+        for completion in outs
+    ]
+    own_extract = reward.extract is identity_extract
+    texts = [prompt.extract(c.text) if own_extract else c.text for _, prompt, _, c in rows]
+    rewards = reward(completions=texts, task_id=[task.task_id for task, *_ in rows])
+    programs = reward.last_programs
+    return [
+        Rollout(
+            task_id=task.task_id,
+            prompt=prompt.text,
+            prompt_token_ids=list(ids),
+            completion_token_ids=list(completion.token_ids),
+            completion=completion.text,
+            program=program,
+            reward=float(r),
+            result=result,
+        )
+        for (task, prompt, ids, completion), program, r, result in zip(
+            rows, programs, rewards, reward.last_results, strict=True
+        )
+    ]

@@ -1,0 +1,367 @@
+"""Actor-critic mechanics on a tiny random Qwen2: config parsing, rollouts, the loss, the critic, checkpoints.
+
+Random weights almost never write a passing program, so end-to-end rewards are mostly the same value; the
+loss and critic tests therefore also use rollouts built by hand with chosen rewards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from unitrl.errors import UnitrlError  # noqa: E402
+from unitrl.execution import ExecutionConfig, Executor  # noqa: E402
+from unitrl.models import build_tiny_model, load_model  # noqa: E402
+from unitrl.rewards import ExecutionReward  # noqa: E402
+from unitrl.rl.actor_critic import ActorCriticTrainer, completion_logprobs  # noqa: E402
+from unitrl.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+from unitrl.rl.config import ActorCriticConfig, parse_overrides  # noqa: E402
+from unitrl.rl.rollout import Rollout, collect_rollouts  # noqa: E402
+from unitrl.tasks import Task  # noqa: E402
+
+TASKS = [
+    Task(
+        "toy/add",
+        "Write a function add(a, b) that returns the sum of a and b.",
+        "add",
+        ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+        reference="def add(a, b):\n    return a + b\n",
+    ),
+    Task(
+        "toy/neg",
+        "Write a function neg(x) that returns -x.",
+        "neg",
+        ["assert neg(1) == -1"],
+        reference="def neg(x):\n    return -x\n",
+    ),
+    Task(
+        "toy/even",
+        "Write a function is_even(n) that says whether n is even.",
+        "is_even",
+        ["assert is_even(4) is True", "assert is_even(3) is False"],
+        reference="def is_even(n):\n    return n % 2 == 0\n",
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run fastest single-threaded, and one thread keeps CPU float sums reproducible."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "chat", chat=True)
+
+
+@pytest.fixture
+def policy(tiny_path):
+    """A fresh copy of the tiny model for each test (training changes it in place)."""
+    return load_model(str(tiny_path))
+
+
+@pytest.fixture(scope="module")
+def reward():
+    with Executor(ExecutionConfig(workers=1, timeout=4.0, test_timeout=2.0)) as ex:
+        # coderl gives -1 for the syntax errors random weights write, so rewards are non-zero
+        yield ExecutionReward(ex, {t.task_id: t for t in TASKS}, reward="coderl")
+
+
+def small_config(tmp_path, **overrides) -> ActorCriticConfig:
+    base = {
+        "k": 2,
+        "prompts_per_step": 2,
+        "max_new_tokens": 12,
+        "learning_rate": 1e-3,
+        "critic_learning_rate": 1e-2,
+        "critic_hidden": 16,
+        "reward": "coderl",
+        "out": str(tmp_path / "run"),
+    }
+    base.update(overrides)
+    return ActorCriticConfig.from_dict(base)
+
+
+def hand_rollouts(tokenizer, rewards: list[float]) -> list[Rollout]:
+    """Rollouts with distinct completions of different lengths and the given rewards (nothing executed)."""
+    bodies = [
+        "def add(a, b):\n    return a + b",
+        "x = 1",
+        "print(3)\nprint(4)\nprint(5)",
+        "class Stack:",
+        "ok",
+    ]
+    prompt = "<|im_start|>user\nWrite add.<|im_end|>\n<|im_start|>assistant\n"
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    out = []
+    for i, r in enumerate(rewards):
+        text = bodies[i % len(bodies)] + "\n" * (i // len(bodies))
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        out.append(Rollout("toy/add", prompt, prompt_ids, ids, text, text, r))
+    return out
+
+
+def params_of(module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def same_params(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def zero_critic(trainer: ActorCriticTrainer) -> None:
+    """Make the critic predict 0 everywhere, so advantage == reward."""
+    with torch.no_grad():
+        last = trainer.critic.net[-1]
+        last.weight.zero_()
+        last.bias.zero_()
+
+
+# --- config ----------------------------------------------------------------------------------------------
+
+
+def test_config_round_trip_and_overrides():
+    config = ActorCriticConfig()
+    assert ActorCriticConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    parsed = parse_overrides(
+        ["k=8", "kl_coef=0.05", "critic_frozen=true", "executor_workers=none", "reward=coderl", "top_p = 0.9"]
+    )
+    assert parsed == {
+        "k": 8,
+        "kl_coef": 0.05,
+        "critic_frozen": True,
+        "executor_workers": None,
+        "reward": "coderl",
+        "top_p": 0.9,
+    }
+    assert type(parsed["k"]) is int and type(parsed["kl_coef"]) is float
+    updated = config.with_overrides(["k=8", "replay_mix=0.25", "executor_workers=2"])
+    assert (updated.k, updated.replay_mix, updated.executor_workers) == (8, 0.25, 2)
+    assert config.k == 4  # the original is untouched
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("kl_coeff=0.1", "unknown config key 'kl_coeff'; did you mean 'kl_coef'"),
+        ("k=abc", "k must be int"),
+        ("k=2.5", "k must be int"),
+        ("critic_frozen=maybe", "critic_frozen must be bool"),
+        ("k=none", "k cannot be none"),
+        ("replay_mix=1", r"replay_mix must be in \[0, 1\)"),
+        ("k=0", "k must be >= 1"),
+        ("reward=nope", "unknown reward 'nope'"),
+        ("learning_rate=-1", "learning_rate must be a positive number"),
+        ("k", "must look like key=value"),
+    ],
+)
+def test_config_rejects_bad_overrides(override, match):
+    with pytest.raises(UnitrlError, match=match) as e:
+        ActorCriticConfig().with_overrides([override])
+    assert "\n" not in str(e.value)
+
+
+def test_config_from_dict_rejects_unknown_keys():
+    with pytest.raises(UnitrlError, match="unknown config key 'nope'"):
+        ActorCriticConfig.from_dict({"nope": 1})
+
+
+# --- rollouts and log-probs ------------------------------------------------------------------------------
+
+
+def test_collect_rollouts(policy, reward):
+    model, tok = policy
+    rollouts = collect_rollouts(model, tok, TASKS[:2], reward, k=3, temperature=1.0, max_new_tokens=8, seed=1)
+    assert [r.task_id for r in rollouts] == ["toy/add"] * 3 + ["toy/neg"] * 3  # task-major
+    for r in rollouts:
+        assert (
+            r.prompt.startswith("<|im_start|>")
+            and r.prompt_token_ids == tok(r.prompt, add_special_tokens=False)["input_ids"]
+        )
+        assert 1 <= len(r.completion_token_ids) <= 8
+        assert r.result is not None and r.reward == reward.reward(r.result)
+    assert [r.program for r in rollouts] == reward.last_programs
+    again = collect_rollouts(model, tok, TASKS[:2], reward, k=3, temperature=1.0, max_new_tokens=8, seed=1)
+    assert [r.completion_token_ids for r in again] == [r.completion_token_ids for r in rollouts]
+
+
+def test_collect_rollouts_plain_model_and_reward_side_extraction(tmp_path, reward):
+    """A completion-format model works too; a reward with its own ``extract`` gets the raw text."""
+    model, tok = load_model(str(build_tiny_model(tmp_path / "plain", chat=False)))
+    seen: list[str] = []
+
+    def extract(completion: str, task: Task) -> str:
+        seen.append(completion)
+        return task.reference
+
+    own = ExecutionReward(reward.executor, reward.tasks, extract=extract, reward="pass_all")
+    rollouts = collect_rollouts(model, tok, TASKS, own, k=1, temperature=0.0, max_new_tokens=6)
+    assert seen == [r.completion for r in rollouts]
+    assert [r.program for r in rollouts] == [t.reference for t in TASKS]
+    assert [r.reward for r in rollouts] == [1.0, 1.0, 1.0]  # the references pass
+    assert all(r.prompt.startswith('"""') for r in rollouts)
+
+
+def test_completion_logprobs_ignore_padding(policy):
+    """Batched (right-padded) log-probs equal each rollout's log-probs computed alone."""
+    model, tok = policy
+    rollouts = hand_rollouts(tok, [0.0, 0.0, 0.0])
+    with torch.no_grad():
+        logp, mask, features = completion_logprobs(model, rollouts, tok.pad_token_id, with_features=True)
+        assert features is not None and features.shape == (3, model.config.hidden_size)
+        for i, r in enumerate(rollouts):
+            assert int(mask[i].sum()) == len(r.completion_token_ids)
+            alone, alone_mask, _ = completion_logprobs(model, [r], tok.pad_token_id)
+            batched = (logp[i] * mask[i]).sum()
+            assert torch.allclose(batched, (alone * alone_mask).sum(), atol=1e-4)
+            # the same number from the logits directly
+            ids = torch.tensor([r.prompt_token_ids + r.completion_token_ids])
+            lp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
+            p = len(r.prompt_token_ids)
+            manual = sum(lp[p - 1 + j, t] for j, t in enumerate(r.completion_token_ids))
+            assert torch.allclose(batched, manual, atol=1e-4)
+
+
+# --- the loss ---------------------------------------------------------------------------------------------
+
+
+def test_positive_advantage_raises_log_prob_and_zero_advantage_changes_nothing(policy, reward, tmp_path):
+    model, tok = policy
+    trainer = ActorCriticTrainer(small_config(tmp_path, learning_rate=1e-2), model, tok, TASKS, reward)
+    zero_critic(trainer)
+    before = params_of(model)
+    metrics, _ = trainer.update_policy(hand_rollouts(tok, [0.0, 0.0]), torch.zeros(2))
+    assert metrics["loss"] == 0.0 and same_params(before, params_of(model))  # Adam with zero gradient
+
+    good = hand_rollouts(tok, [1.0])
+    with torch.no_grad():
+        lp, m, _ = completion_logprobs(model, good, tok.pad_token_id)
+        old = float((lp * m).sum())
+    metrics, _ = trainer.update_policy(good, torch.tensor([1.0]))
+    assert metrics["loss"] == pytest.approx(-old, rel=1e-4)  # -advantage * log p with advantage 1
+    with torch.no_grad():
+        lp, m, _ = completion_logprobs(model, good, tok.pad_token_id)
+        assert float((lp * m).sum()) > old
+
+
+def test_grad_accumulation_gives_the_same_update(tiny_path, reward, tmp_path):
+    results = []
+    for accumulation in (1, 3):
+        model, tok = load_model(str(tiny_path))
+        trainer = ActorCriticTrainer(
+            small_config(tmp_path, grad_accumulation=accumulation), model, tok, TASKS, reward
+        )
+        # plain SGD: Adam's first step is ~lr * sign(grad), which magnifies float noise in tiny gradients
+        trainer.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        rollouts = hand_rollouts(tok, [1.0, -1.0, 0.5, 0.0, -0.3])
+        metrics, features = trainer.update_policy(rollouts, torch.tensor([r.reward for r in rollouts]))
+        assert features.shape[0] == 5
+        results.append((metrics["loss"], params_of(model)))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-4, abs=1e-5)
+    for k, v in results[0][1].items():
+        assert torch.allclose(v, results[1][1][k], atol=1e-6), k
+
+
+# --- the critic -------------------------------------------------------------------------------------------
+
+
+def test_critic_error_falls_on_a_fixed_reward_signal(policy, reward, tmp_path):
+    model, tok = policy
+    trainer = ActorCriticTrainer(small_config(tmp_path), model, tok, TASKS, reward)
+    rollouts = hand_rollouts(tok, [1.5, 0.0, -1.0, 0.25, -0.6, 1.0])
+    policy_before = params_of(model)
+    history = trainer.pretrain_critic(rollouts, epochs=150)
+    assert history[-1]["critic_error"] < 0.5 * history[0]["critic_error"]
+    assert history[-1]["critic_loss"] < history[0]["critic_loss"]
+    assert same_params(policy_before, params_of(model))  # the critic's training never touches the policy
+
+
+# --- whole steps ------------------------------------------------------------------------------------------
+
+
+def test_steps_update_policy_critic_and_buffer(policy, reward, tmp_path):
+    model, tok = policy
+    config = small_config(tmp_path, replay_mix=0.5, kl_coef=0.1)
+    trainer = ActorCriticTrainer(config, model, tok, TASKS, reward)
+    policy_before, critic_before = params_of(model), params_of(trainer.critic)
+    m1 = trainer.step()
+    m2 = trainer.step()
+    for m in (m1, m2):
+        for key in ("reward_mean", "pass_rate", "loss", "critic_loss", "critic_error", "buffer_size", "kl"):
+            assert key in m and torch.isfinite(torch.tensor(m[key])), key
+    assert m1["n_fresh"] == 4 and m1["n_replayed"] == 0 and m2["n_replayed"] == 4
+    assert m1["kl"] == pytest.approx(0.0, abs=1e-6) and m2["kl"] > 0  # policy == reference only at first
+    assert 0 < m2["buffer_size"] <= 8 and trainer.step_count == 2
+    assert not same_params(policy_before, params_of(model))
+    assert not same_params(critic_before, params_of(trainer.critic))
+    assert trainer.reference is not None and same_params(policy_before, params_of(trainer.reference))
+
+
+def test_frozen_critic_is_never_updated(policy, reward, tmp_path):
+    model, tok = policy
+    trainer = ActorCriticTrainer(small_config(tmp_path, critic_frozen=True), model, tok, TASKS, reward)
+    critic_before, policy_before = params_of(trainer.critic), params_of(model)
+    metrics = trainer.step()
+    assert torch.isfinite(torch.tensor(metrics["critic_error"]))
+    assert same_params(critic_before, params_of(trainer.critic))
+    assert not same_params(policy_before, params_of(model))
+
+
+# --- checkpoints ------------------------------------------------------------------------------------------
+
+
+def test_resume_reproduces_the_next_step(tiny_path, reward, tmp_path):
+    config = small_config(tmp_path, replay_mix=0.5, kl_coef=0.05)
+    model, tok = load_model(str(tiny_path))
+    a = ActorCriticTrainer(config, model, tok, TASKS, reward)
+    a.step()
+    checkpoint = save_checkpoint(a, tmp_path / "ckpt")
+    buffer_after_one = a.buffer.state_dict()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp dirs left
+    expected = a.step()
+
+    model_b, tok_b = load_model(str(tiny_path))
+    b = ActorCriticTrainer(config, model_b, tok_b, TASKS, reward)
+    load_checkpoint(b, checkpoint)
+    assert b.step_count == 1 and b.buffer.state_dict() == buffer_after_one
+    got = b.step()
+    assert got == expected
+    assert same_params(params_of(a.model), params_of(b.model))
+    assert same_params(params_of(a.critic), params_of(b.critic))
+    assert a.buffer.state_dict() == b.buffer.state_dict()
+
+    # overwriting a checkpoint is atomic too, and other settings are refused on resume
+    save_checkpoint(b, checkpoint)
+    other = ActorCriticTrainer(small_config(tmp_path, k=3), *load_model(str(tiny_path)), TASKS, reward)
+    with pytest.raises(UnitrlError, match="other settings: k=2"):
+        load_checkpoint(other, checkpoint)
+    with pytest.raises(UnitrlError, match="not a complete checkpoint"):
+        load_checkpoint(other, tmp_path)
+
+
+def test_train_writes_metrics_and_checkpoints(policy, reward, tmp_path):
+    model, tok = policy
+    config = small_config(tmp_path, steps=2, checkpoint_every=1, max_new_tokens=6)
+    trainer = ActorCriticTrainer(config, model, tok, TASKS, reward)
+    seen = []
+    history = trainer.train(on_step=seen.append)
+    assert len(history) == 2 and seen == history
+    out = tmp_path / "run"
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    assert json.loads((out / "config.json").read_text())["steps"] == 2
+    assert latest_checkpoint(out / "checkpoints") == out / "checkpoints" / "step-000002"
+    assert trainer.train() == []  # already done: nothing more to run
+
+
+def test_importing_unitrl_rl_does_not_import_torch():
+    code = "import sys, unitrl.rl as r; r.ActorCriticConfig(); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
