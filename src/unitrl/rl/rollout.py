@@ -107,34 +107,31 @@ def collect_rollouts(
     the raw completion text is passed and the reward's extraction wins, so a program is never extracted
     twice; with the default identity extraction the prompt-aware ``Prompt.extract`` result is passed.
     """
-    from unitrl.evaluation.generate import sample_completions
-    from unitrl.evaluation.prompts import build_prompt
+    from unitrl.evaluation.runner import sample_programs
 
-    if not tasks:
-        return []
-    prompts = [build_prompt(task, tokenizer) for task in tasks]
-    add_special = not prompts[0].has_special_tokens
-    prompt_ids = [tokenizer(p.text, add_special_tokens=add_special)["input_ids"] for p in prompts]
-    completions = sample_completions(
+    groups = sample_programs(
         model,
         tokenizer,
-        [p.text for p in prompts],
+        tasks,
         n=k,
         temperature=temperature,
         top_p=top_p,
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
-        stop=[p.stop for p in prompts],
         seed=seed,
-        add_special_tokens=add_special,
     )
-    rows = [
-        (task, prompt, ids, completion)
-        for task, prompt, ids, outs in zip(tasks, prompts, prompt_ids, completions, strict=True)
-        for completion in outs
-    ]
+    if not groups:
+        return []
+    add_special = not groups[0][0].prompt.has_special_tokens if groups[0] else True
+    rows = []
+    for group in groups:
+        if not group:
+            continue
+        prompt = group[0].prompt
+        ids = tokenizer(prompt.text, add_special_tokens=add_special)["input_ids"]
+        rows += [(s.task, prompt, ids, s.completion, s.program) for s in group]
     own_extract = reward.extract is identity_extract
-    texts = [prompt.extract(c.text) if own_extract else c.text for _, prompt, _, c in rows]
+    texts = [program if own_extract else c.text for _, _, _, c, program in rows]
     rewards = reward(completions=texts, task_id=[task.task_id for task, *_ in rows])
     programs = reward.last_programs
     return [
@@ -148,7 +145,7 @@ def collect_rollouts(
             reward=float(r),
             result=result,
         )
-        for (task, prompt, ids, completion), program, r, result in zip(
+        for (task, prompt, ids, completion, _), program, r, result in zip(
             rows, programs, rewards, reward.last_results, strict=True
         )
     ]
