@@ -22,9 +22,9 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from unitrl.cli import check, evaluate, model
+    from unitrl.cli import check, evaluate, model, train
 
-    for module in (check, model, evaluate):
+    for module in (check, model, evaluate, train):
         module.register(app)
 
 

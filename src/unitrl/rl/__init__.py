@@ -7,8 +7,13 @@
 - :mod:`unitrl.rl.critic` -- the critic MLP on the policy's pooled (detached) hidden states.
 - :mod:`unitrl.rl.actor_critic` -- ``ActorCriticTrainer``: REINFORCE with a critic baseline and replay.
 - :mod:`unitrl.rl.checkpoint` -- atomic save/load of a whole run (exact resume).
+- :mod:`unitrl.rl.grpo` -- ``GRPOConfig``/``RLOOConfig`` and ``GroupTrainer``: critic-free group baselines.
+- :mod:`unitrl.rl.lora` -- ``LoraSettings``, ``apply_lora``, ``save_policy``/``merge_and_save`` (peft, optional).
+- :mod:`unitrl.rl.build` -- settings (config file + ``key=value``) to model, tasks, executor, reward, trainer.
+- :mod:`unitrl.rl.logging` -- ``RunLogger``: metrics to JSONL and TensorBoard.
 
-The torch-based names (``ActorCriticTrainer``, ``Critic``, the checkpoint functions) load on first use.
+The torch-based names (``ActorCriticTrainer``, ``Critic``, the checkpoint functions, the GRPO family) and the
+new modules' names load on first use.
 
 Rewards live in :mod:`unitrl.rewards`.
 """
@@ -23,14 +28,24 @@ __all__ = [
     "ActorCriticTrainer",
     "BufferEntry",
     "Critic",
+    "GRPOConfig",
+    "GRPOTrainer",
+    "GroupTrainer",
+    "LoraSettings",
+    "RLOOConfig",
+    "RLOOTrainer",
     "ReplayBuffer",
     "Rollout",
+    "apply_lora",
     "collect_rollouts",
     "dedup_key",
+    "group_advantages",
     "latest_checkpoint",
     "load_checkpoint",
+    "merge_and_save",
     "normalize_program",
     "save_checkpoint",
+    "save_policy",
     "whitespace_normalized",
 ]
 
@@ -40,6 +55,16 @@ _LAZY = {
     "latest_checkpoint": "unitrl.rl.checkpoint",
     "load_checkpoint": "unitrl.rl.checkpoint",
     "save_checkpoint": "unitrl.rl.checkpoint",
+    "GRPOConfig": "unitrl.rl.grpo",
+    "RLOOConfig": "unitrl.rl.grpo",
+    "GroupTrainer": "unitrl.rl.grpo",
+    "GRPOTrainer": "unitrl.rl.grpo",
+    "RLOOTrainer": "unitrl.rl.grpo",
+    "group_advantages": "unitrl.rl.grpo",
+    "LoraSettings": "unitrl.rl.lora",
+    "apply_lora": "unitrl.rl.lora",
+    "merge_and_save": "unitrl.rl.lora",
+    "save_policy": "unitrl.rl.lora",
 }
 
 

@@ -1,0 +1,262 @@
+"""``unitrl train``: RL fine-tuning of a code LM on unit-test rewards (actor-critic, GRPO or RLOO).
+
+Thin: settings come from defaults < ``--config FILE`` < ``key=value`` arguments < dedicated flags
+(``--model``, ``--tasks``, ``--steps``, ``--out``), are validated before anything heavy loads
+(:func:`unitrl.rl.build.resolve_settings`), and the run is built by :mod:`unitrl.rl.build`.  A run directory
+holds ``run.json`` (algorithm, LoRA, dtype), ``config.json``, ``metrics.jsonl``, ``tb/`` (TensorBoard, when
+installed), ``checkpoints/step-NNNNNN`` and, at the end, ``policy/`` -- a plain checkpoint (LoRA merged) that
+``unitrl eval --model OUT/policy`` evaluates.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from unitrl.errors import UnitrlError
+
+#: run.json keys that must match for --resume (the trainer's config is checked by load_checkpoint).
+_RUN_KEYS = ("algo", "lora", "dtype")
+
+
+def train_command(
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Config overrides key=value, e.g. k=8 kl_coef=0.05 lora_r=16 (any config field; see "
+            "unitrl.rl.config / unitrl.rl.grpo for the list).",
+            show_default=False,
+        ),
+    ] = None,
+    algo: Annotated[
+        str | None,
+        typer.Option(
+            "--algo", "-a", help="actor-critic, grpo or rloo (default: the config file's, else actor-critic)."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="Policy to start from: alias, checkpoint dir, .gguf file or hub id."
+        ),
+    ] = None,
+    tasks: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tasks",
+            "-t",
+            help="Training tasks: benchmark[:split] or a task .jsonl[:split]; repeat or comma-separate for "
+            "several (default split of a benchmark: the config's split, train).",
+        ),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="A .yaml/.yml or .json file of config keys (flat mapping)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory (default: the config's out).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint.")
+    ] = False,
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Total training steps (config key steps).")
+    ] = None,
+    device: Annotated[
+        str, typer.Option("--device", help="auto (cuda if available), cpu, cuda, cuda:1 ...")
+    ] = "auto",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            "--dtype",
+            help="Policy weights dtype.  float32 by default even on GPUs: with bfloat16 weights the small "
+            "updates of RL (lr ~1e-6) mostly round away.",
+        ),
+    ] = "float32",
+    threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    print_config: Annotated[
+        bool,
+        typer.Option(
+            "--print-config",
+            help="Print the resolved settings (every key a config file or key=value may set) and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Train a policy with RL from unit-test execution; metrics, checkpoints and the final policy go to --out."""
+    from rich.console import Console
+
+    from unitrl.rl.build import algo_from_file, read_config_file, resolve_settings
+
+    file_data = read_config_file(config_file) if config_file is not None else {}
+    algorithm = algo_from_file(file_data, algo)
+    explicit = {
+        "model": model,
+        "tasks": ",".join(tasks) if tasks else None,
+        "steps": steps,
+        "out": str(out) if out is not None else None,
+    }
+    config, lora = resolve_settings(algorithm, file_data, overrides or [], explicit)
+    if print_config:
+        settings = {
+            "algo": algorithm,
+            **config.to_dict(),
+            **{f"lora_{k}": v for k, v in lora.to_dict().items()},
+        }
+        typer.echo(json.dumps(settings, indent=2))
+        return
+    if threads is not None and threads < 1:
+        raise UnitrlError(f"--threads must be at least 1, got {threads}")
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
+    run_train(
+        config,
+        lora,
+        algorithm,
+        resume=resume,
+        device=device,
+        dtype=dtype,
+        threads=threads,
+        progress=progress,
+        log=err,
+    )
+
+
+def run_train(
+    config: Any,
+    lora: Any,
+    algo: str,
+    *,
+    resume: bool = False,
+    device: str = "auto",
+    dtype: str = "float32",
+    threads: int | None = None,
+    progress: bool = True,
+    log: Any = None,
+) -> dict[str, Any]:
+    """The body of ``unitrl train`` for already-resolved settings; returns a small summary dict."""
+    from rich.console import Console
+
+    console = log or Console(stderr=True, soft_wrap=True, highlight=False)
+    out = Path(config.out)
+    run_info = {"algo": algo, "lora": lora.to_dict(), "dtype": dtype}
+    checkpoint = _check_run_dir(out, run_info, resume)
+
+    import torch
+
+    from unitrl.rl.build import build_executor, build_policy, build_reward, build_trainer, load_training_tasks
+    from unitrl.rl.logging import RunLogger, truncate_metrics
+    from unitrl.rl.lora import is_peft_model, merge_and_save, save_policy, trainable_parameter_count
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    train_tasks = load_training_tasks(config.tasks, config.split)
+    model, tokenizer = build_policy(config.model, lora, device=device, dtype=dtype)
+    trainable, total = trainable_parameter_count(model)
+    console.print(
+        f"{algo}: {len(train_tasks)} tasks, policy {config.model} on {device} "
+        f"({trainable:,} of {total:,} parameters trainable{', LoRA r=' + str(lora.r) if lora.enabled else ''})"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
+
+    with build_executor(config) as executor:
+        reward = build_reward(config, train_tasks, executor)
+        trainer = build_trainer(config, model, tokenizer, train_tasks, reward)
+        resume_step = None
+        if resume and checkpoint is None:
+            resume_step = 0  # killed before its first checkpoint: start over, dropping what it logged
+            truncate_metrics(out / "metrics.jsonl", 0)
+            console.print(f"note: no checkpoint in {out / 'checkpoints'} yet; starting from step 0")
+        if checkpoint is not None:
+            trainer.load_checkpoint(checkpoint)
+            resume_step = trainer.step_count
+            truncate_metrics(out / "metrics.jsonl", resume_step)
+            console.print(f"resuming from {checkpoint} (step {resume_step} of {config.steps})")
+        # the trainer writes metrics.jsonl itself; the logger adds TensorBoard
+        with RunLogger(out, jsonl=False, resume_step=resume_step) as logger:
+            if logger.writer is None:
+                console.print("note: tensorboard is not installed; metrics go to metrics.jsonl only")
+            history = _train_with_progress(trainer, logger, console, progress)
+
+    policy_dir = out / "policy"
+    if is_peft_model(trainer.model):
+        merge_and_save(trainer.model, tokenizer, policy_dir, inplace=True)
+    else:
+        save_policy(trainer.model, tokenizer, policy_dir)
+    last = history[-1] if history else {}
+    console.print(
+        f"done: {trainer.step_count} steps; policy saved to {policy_dir} "
+        f"(evaluate: unitrl eval --model {policy_dir} --benchmark mbpp)"
+    )
+    return {"steps": trainer.step_count, "policy": str(policy_dir), "last": last}
+
+
+def _check_run_dir(out: Path, run_info: dict[str, Any], resume: bool) -> Path | None:
+    """The checkpoint to resume from (or ``None``); refuses to mix runs in one directory."""
+    from unitrl.rl.checkpoint import latest_checkpoint
+
+    checkpoint = latest_checkpoint(out / "checkpoints")
+    started = checkpoint is not None or (out / "metrics.jsonl").is_file()
+    if not resume:
+        if started:
+            raise UnitrlError(
+                f"{out} already holds a run; pass --resume to continue it, or choose another --out"
+            )
+        return None
+    saved_path = out / "run.json"
+    if saved_path.is_file():
+        saved = json.loads(saved_path.read_text(encoding="utf-8"))
+        changed = [k for k in _RUN_KEYS if saved.get(k) != run_info.get(k)]
+        if changed:
+            shown = ", ".join(f"{k}={saved.get(k)!r} (now {run_info.get(k)!r})" for k in changed)
+            raise UnitrlError(
+                f"{out}: the run was started with other settings: {shown}; resume with the same ones"
+            )
+    return checkpoint
+
+
+def _train_with_progress(trainer: Any, logger: Any, console: Any, progress: bool) -> list[dict[str, float]]:
+    """``trainer.train()`` with a rich progress bar and one summary line per step."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    total = trainer.config.steps
+
+    def line(m: dict[str, float]) -> str:
+        return (
+            f"step {int(m['step'])}/{total}  reward {m['reward_mean']:.3f}  pass {m['pass_rate']:.2f}  "
+            f"loss {m['loss']:.4g}  kl {m['kl']:.3g}  grad {m['grad_norm']:.3g}"
+        )
+
+    if not progress:
+
+        def on_step(m: dict[str, float]) -> None:
+            logger.log(m)
+            console.print(line(m))
+
+        return trainer.train(on_step=on_step)
+
+    columns = (
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("train", total=total, completed=trainer.step_count, info="")
+
+        def on_step_bar(m: dict[str, float]) -> None:
+            logger.log(m)
+            bar.console.print(line(m))
+            bar.update(task, completed=int(m["step"]), info=f"reward {m['reward_mean']:.3f}")
+
+        return trainer.train(on_step=on_step_bar)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
