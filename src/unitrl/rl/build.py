@@ -9,22 +9,20 @@ builds the same thing from Python and from the command line:
 - :func:`build_policy`, :func:`build_executor`, :func:`build_reward`, :func:`build_trainer`.
 
 Nothing here imports torch at module level: settings are parsed and checked in milliseconds, and
-``unitrl.rl.grpo`` imports its config helpers from here.
+config parsing lives in ``unitrl.rl.overrides``.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
-import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unitrl.errors import UnitrlError
 from unitrl.rl.lora import LoraSettings
+from unitrl.rl.overrides import config_from_mapping, split_override
 
 if TYPE_CHECKING:
     from unitrl.execution import Executor
@@ -35,67 +33,6 @@ if TYPE_CHECKING:
 ALGORITHMS = ("actor-critic", "grpo", "rloo")
 #: Prefix of the LoRA keys in a run's settings (``lora_r=16``).
 LORA_PREFIX = "lora_"
-
-
-# --- generic config parsing (the approach of unitrl.rl.config, for any flat dataclass) --------------------
-
-
-def config_field_types(cls: type) -> dict[str, Any]:
-    """Field name -> resolved type annotation of the dataclass ``cls``."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in fields(cls)}
-
-
-def unknown_key_message(key: str, names: Iterable[str], what: str = "config key") -> str:
-    names = list(names)
-    close = difflib.get_close_matches(key, names, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown {what} {key!r}; {hint}known keys: {', '.join(names)}"
-
-
-def coerce_value(key: str, value: Any, annotation: Any) -> Any:
-    """:func:`unitrl.rl.config._coerce`, except that a string stays a string for a plain ``str`` field:
-    there ``none`` is a value (``scale_rewards=none``), not a missing one."""
-    from unitrl.rl.config import _coerce
-
-    if annotation is str and isinstance(value, str):
-        return value
-    return _coerce(key, value, annotation)
-
-
-def config_from_mapping(cls: type, data: Mapping[str, Any], *, prefix: str = "") -> Any:
-    """``cls(**data)`` with each value coerced to its field's type (strings from the command line, JSON
-    values from a file) by :func:`unitrl.rl.config._coerce`; unknown keys are a one-line error.  ``prefix``
-    is how the keys are spelled to the user (``lora_``)."""
-    known = config_field_types(cls)
-    values = {}
-    for key, value in data.items():
-        name = key[len(prefix) :] if prefix and key.startswith(prefix) else key
-        if name not in known:
-            raise UnitrlError(unknown_key_message(key, [prefix + k for k in known]))
-        values[name] = coerce_value(prefix + name, value, known[name])
-    return cls(**values)
-
-
-def split_override(item: str) -> tuple[str, str]:
-    """``"k=8"`` -> ``("k", "8")``; anything without ``=`` is a one-line error."""
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise UnitrlError(f"config override {item!r} must look like key=value (e.g. k=8)")
-    return key, raw.strip()
-
-
-def parse_overrides_for(cls: type, overrides: Iterable[str]) -> dict[str, Any]:
-    """``["k=8"]`` -> ``{"k": 8}`` for the dataclass ``cls`` (values typed, keys checked)."""
-    known = config_field_types(cls)
-    parsed: dict[str, Any] = {}
-    for item in overrides:
-        key, raw = split_override(item)
-        if key not in known:
-            raise UnitrlError(unknown_key_message(key, known))
-        parsed[key] = coerce_value(key, raw, known[key])
-    return parsed
 
 
 # --- a run's settings -------------------------------------------------------------------------------------

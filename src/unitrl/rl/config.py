@@ -11,20 +11,14 @@ Nothing here imports torch: configs are parsed and validated before anything hea
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
-import types
-import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from unitrl.errors import UnitrlError
 from unitrl.rewards import DEFAULT_REWARD, REWARDS
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-_NONE = {"none", "null"}
+from unitrl.rl import overrides as overrides_lib
 
 
 @dataclass
@@ -110,11 +104,7 @@ class ActorCriticConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ActorCriticConfig:
         """A validated config from a dict (e.g. a saved ``config.json``); unknown keys are an error."""
-        known = field_types()
-        for key in data:
-            if key not in known:
-                raise UnitrlError(_unknown_key_message(key))
-        config = cls(**{k: _coerce(k, v, known[k]) for k, v in data.items()})
+        config = overrides_lib.config_from_mapping(cls, data)
         config.validate()
         return config
 
@@ -160,65 +150,6 @@ class ActorCriticConfig:
             raise UnitrlError(f"config: unknown reward {self.reward!r}; choose one of: {', '.join(REWARDS)}")
 
 
-def field_types() -> dict[str, Any]:
-    """Field name -> resolved type annotation of :class:`ActorCriticConfig`."""
-    hints = typing.get_type_hints(ActorCriticConfig)
-    return {f.name: hints[f.name] for f in fields(ActorCriticConfig)}
-
-
 def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
     """``["k=8", "kl_coef=0.05"]`` -> ``{"k": 8, "kl_coef": 0.05}``, each value parsed to its field's type."""
-    known = field_types()
-    parsed: dict[str, Any] = {}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UnitrlError(f"config override {item!r} must look like key=value (e.g. k=8)")
-        if key not in known:
-            raise UnitrlError(_unknown_key_message(key))
-        parsed[key] = _coerce(key, raw.strip(), known[key])
-    return parsed
-
-
-def _unknown_key_message(key: str) -> str:
-    names = [f.name for f in fields(ActorCriticConfig)]
-    close = difflib.get_close_matches(key, names, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown config key {key!r}; {hint}known keys: {', '.join(names)}"
-
-
-def _coerce(key: str, value: Any, annotation: Any) -> Any:
-    """``value`` (a string from the command line, or a JSON value) converted to ``annotation``."""
-    args = typing.get_args(annotation)
-    optional = typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args
-    base = next(a for a in args if a is not type(None)) if optional else annotation
-    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
-        if optional:
-            return None
-        raise UnitrlError(f"config: {key} cannot be none; expected {base.__name__}")
-    try:
-        if base is bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-            raise ValueError(value)
-        if base is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError(value)
-            return int(value) if not isinstance(value, str) else int(value.strip())
-        if base is float:
-            if isinstance(value, bool):
-                raise ValueError(value)
-            return float(value)
-        if base is str:
-            if not isinstance(value, str):
-                raise ValueError(value)
-            return value
-    except ValueError:
-        raise UnitrlError(f"config: {key} must be {base.__name__}, got {value!r}") from None
-    raise UnitrlError(f"config: field {key} has unsupported type {annotation}")  # pragma: no cover
+    return overrides_lib.parse_overrides(ActorCriticConfig, overrides)

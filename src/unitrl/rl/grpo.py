@@ -44,8 +44,8 @@ from unitrl.errors import UnitrlError
 from unitrl.rewards import DEFAULT_REWARD, REWARDS, ExecutionReward
 from unitrl.rl.actor_critic import STEP_SEED_STRIDE, completion_logprobs
 from unitrl.rl.buffer import ReplayBuffer
-from unitrl.rl.build import config_from_mapping, parse_overrides_for
 from unitrl.rl.lora import is_peft_model
+from unitrl.rl.overrides import config_from_mapping, parse_overrides
 from unitrl.rl.rollout import Rollout, collect_rollouts
 from unitrl.tasks import Task
 
@@ -135,7 +135,7 @@ class GRPOConfig:
     def with_overrides(self, overrides: Iterable[str]) -> GRPOConfig:
         """A copy with ``key=value`` strings applied (parsed to each field's type), validated."""
         data = self.to_dict()
-        data.update(parse_overrides_for(type(self), overrides))
+        data.update(parse_overrides(type(self), overrides))
         return type(self).from_dict(data)
 
     def validate(self) -> None:
