@@ -1,0 +1,129 @@
+"""``unitrl mine``: mine unit-tested tasks from Python source into a task JSONL file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from unitrl.errors import UnitrlError
+
+
+def _done_file(out: Path) -> Path:
+    """The sidecar listing every source file finished, tasks or not (``TASKS.jsonl.done``)."""
+    return out.with_name(out.name + ".done")
+
+
+def _resume_state(out: Path) -> tuple[set[str], set[str]]:
+    """``(finished source labels, task ids already written)`` of an earlier run into ``out``.
+
+    A file counts as finished when the ``.done`` sidecar lists it (which also covers files that gave no
+    task).  Output written without a sidecar falls back to the paths in the tasks' ``meta.path``.  A file
+    cut short (a kill, or ``--limit-functions`` reached inside it) is not finished: it is mined again on
+    resume and the tasks it already gave are not written twice.
+    """
+    from unitrl.io import read_jsonl
+
+    if out.is_dir():
+        raise UnitrlError(f"{out}: is a folder; --out must be a .jsonl file")
+    records = [record for _, record in read_jsonl(out)] if out.exists() else []
+    ids = {str(r.get("task_id")) for r in records}
+    sidecar = _done_file(out)
+    if sidecar.exists():
+        done = {line for line in sidecar.read_text(encoding="utf-8").splitlines() if line}
+    else:
+        done = {str(r["meta"].get("path")) for r in records if isinstance(r.get("meta"), dict)}
+    return done, ids
+
+
+def mine(
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="SOURCE...",
+            help="Python files, folders (searched recursively), or 'stdlib' for the standard library.",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Task JSONL to append to; files already mined (see OUT.done) are skipped."
+        ),
+    ],
+    workers: Annotated[
+        int | None, typer.Option(help="Parallel sandboxed workers (default: all cores).")
+    ] = None,
+    max_tests: Annotated[int, typer.Option("--max-tests", help="Most asserts per task.")] = 10,
+    threshold: Annotated[
+        float, typer.Option(help="Lowest mutation score a task's suite may have to be kept.")
+    ] = 0.8,
+    limit_functions: Annotated[
+        int | None, typer.Option("--limit-functions", help="Stop after mining this many selected functions.")
+    ] = None,
+    inputs: Annotated[int, typer.Option("--inputs", help="Generated inputs per function.")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed of the input generator (same seed, same tasks).")] = 0,
+    sandbox: Annotated[str, typer.Option(help="auto | bwrap | none")] = "auto",
+) -> None:
+    """Turn self-contained functions into tasks whose generated tests kill most mutants of the reference."""
+    from unitrl.datagen.pipeline import MineConfig, MineStats, mine_paths
+    from unitrl.datagen.sources import python_files
+    from unitrl.execution import ExecutionConfig
+    from unitrl.io import append_jsonl
+    from unitrl.tasks import Task
+
+    if sandbox not in ("auto", "bwrap", "none"):
+        raise UnitrlError(f"--sandbox must be auto, bwrap or none, not {sandbox!r}")
+    if max_tests < 1:
+        raise UnitrlError(f"--max-tests must be at least 1, got {max_tests}")
+    if not 0.0 <= threshold <= 1.0:
+        raise UnitrlError(f"--threshold must be between 0 and 1, got {threshold}")
+    if limit_functions is not None and limit_functions < 1:
+        raise UnitrlError(f"--limit-functions must be at least 1, got {limit_functions}")
+    if inputs < 1:
+        raise UnitrlError(f"--inputs must be at least 1, got {inputs}")
+    if workers is not None and workers < 1:
+        raise UnitrlError(f"--workers must be at least 1, got {workers}")
+    if out.suffix != ".jsonl":
+        raise UnitrlError(f"{out}: --out must end in .jsonl")
+    python_files(sources)  # bad paths fail now, before any worker starts
+    done, written = _resume_state(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _done_file(out).touch()  # from now on the sidecar, not meta.path, says which files are finished
+    config = MineConfig(
+        max_tests=max_tests,
+        min_tests=min(5, max_tests),
+        threshold=threshold,
+        n_inputs=inputs,
+        seed=seed,
+        limit_functions=limit_functions,
+    )
+    exec_config = ExecutionConfig(workers=workers, sandbox=sandbox)  # type: ignore[arg-type]
+
+    def on_task(task: Task) -> None:
+        if task.task_id not in written:
+            append_jsonl(out, task.to_dict())
+            written.add(task.task_id)
+
+    def on_file(label: str, stats: MineStats) -> None:
+        if stats.complete:
+            with open(_done_file(out), "a", encoding="utf-8") as f:
+                f.write(label + "\n")
+        typer.echo(f"{label}: {stats.functions_seen} functions, {stats.tasks_kept} tasks", err=True)
+
+    _, total = mine_paths(
+        sources,
+        config,
+        exec_config,
+        on_task=on_task,
+        on_file=on_file,
+        skip=lambda label: label in done,
+    )
+    skipped = f" ({len(done)} files already in {out} skipped)" if done else ""
+    typer.echo(total.line() + skipped + f" -> {out}")
+    typer.echo(json.dumps(total.to_dict()), err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("mine")(mine)

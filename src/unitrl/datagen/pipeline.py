@@ -1,0 +1,357 @@
+"""The mining pipeline: Python source in, unit-tested :class:`~unitrl.tasks.Task`\\ s out.
+
+For each function :func:`~unitrl.datagen.selection.select_functions` accepts:
+
+1. infer argument types (:mod:`~unitrl.datagen.types`) and generate inputs (:mod:`~unitrl.datagen.inputs`);
+2. run the reference on them under two hash seeds and keep the reliable calls as asserts
+   (:mod:`~unitrl.datagen.oracle`);
+3. pick a small suite by greedy mutant cover and keep the task only if its mutation score reaches the
+   threshold (:mod:`~unitrl.datagen.suite`);
+4. write the prompt (:mod:`~unitrl.datagen.prompt`).
+
+Every function looked at ends up either as a task or under exactly one rejection reason: the selection
+reasons of :data:`~unitrl.datagen.selection.REASONS`, or one of :data:`PIPELINE_REASONS`, so a run can say
+where its yield went.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from unitrl.datagen.inputs import body_constants, generate_inputs
+from unitrl.datagen.oracle import refine_signature, run_oracle
+from unitrl.datagen.prompt import build_prompt
+from unitrl.datagen.scoring import ReferenceFailsError
+from unitrl.datagen.selection import Candidate, select_functions
+from unitrl.datagen.suite import select_suite
+from unitrl.datagen.types import infer_signature
+from unitrl.tasks import Task
+
+if TYPE_CHECKING:
+    from unitrl.execution import ExecutionConfig, Executor
+
+logger = logging.getLogger(__name__)
+
+#: Rejections after selection, one per function.
+PIPELINE_REASONS: tuple[str, ...] = (
+    "no_inputs",  # no input could be generated (unparseable signature, only **kwargs)
+    "nondeterministic",  # some input gave different results under two hash seeds
+    "few_oracle_cases",  # fewer than ``min_cases`` calls gave a reliable, deterministic result
+    "no_mutants",  # fewer than ``min_mutants`` mutants (`return x`): too simple, and no way to show the
+    # tests catch bugs
+    "reference_fails",  # the reference failed its own chosen suite (flaky)
+    "low_mutation_score",  # the best small suite scores under the threshold
+    "error",  # an unexpected failure while mining this function (reported, never fatal)
+)
+
+
+@dataclass
+class MineConfig:
+    """Knobs of the pipeline; the defaults are the ones the CLI documents."""
+
+    max_tests: int = 10
+    #: The suite is topped up with distinct-valued cases to this size (more signal for partial credit).
+    min_tests: int = 5
+    threshold: float = 0.8
+    n_inputs: int = 40
+    seed: int = 0
+    mutant_limit: int | None = 60
+    #: Fewest mutants a function must have (identity functions like ``return x`` have one).
+    min_mutants: int = 3
+    max_raises: int = 2
+    #: Per-call deadline (seconds) of the oracle runs: slower calls are dropped.
+    test_timeout: float = 0.5
+    #: Per-call deadline of the mutant runs (and of the reference in the final score).  Mutants that loop
+    #: forever are common and each one costs this much, so it is short; a reference slower than this on
+    #: its own suite is rejected as ``reference_fails``.
+    mutant_timeout: float = 0.25
+    #: Fewest reliable oracle cases a function needs.
+    min_cases: int = 3
+    max_lines: int = 40
+    #: Stop after this many selected functions went through the pipeline (all sources together).
+    limit_functions: int | None = None
+
+
+@dataclass
+class MineStats:
+    """What a run looked at and where it went."""
+
+    files: int = 0
+    functions_seen: int = 0
+    #: Functions that passed selection and went through the (costly) rest of the pipeline.
+    candidates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    tasks_kept: int = 0
+    tests_total: int = 0
+    score_total: float = 0.0
+    seconds: float = 0.0
+    #: False when ``limit`` stopped the run inside the source (a resumed run must mine it again).
+    complete: bool = True
+
+    @property
+    def mean_tests(self) -> float:
+        return self.tests_total / self.tasks_kept if self.tasks_kept else 0.0
+
+    @property
+    def mean_score(self) -> float:
+        return self.score_total / self.tasks_kept if self.tasks_kept else 0.0
+
+    def add(self, other: MineStats) -> None:
+        self.files += other.files
+        self.functions_seen += other.functions_seen
+        self.candidates += other.candidates
+        self.rejected.update(other.rejected)
+        self.tasks_kept += other.tasks_kept
+        self.tests_total += other.tests_total
+        self.score_total += other.score_total
+        self.seconds += other.seconds
+        self.complete = self.complete and other.complete
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "functions_seen": self.functions_seen,
+            "candidates": self.candidates,
+            "rejected": dict(self.rejected.most_common()),
+            "tasks_kept": self.tasks_kept,
+            "mean_tests": round(self.mean_tests, 2),
+            "mean_mutation_score": round(self.mean_score, 3),
+            "seconds": round(self.seconds, 1),
+        }
+
+    def line(self) -> str:
+        reasons = ", ".join(f"{k} {v}" for k, v in self.rejected.most_common())
+        return (
+            f"{self.files} files, {self.functions_seen} functions seen ({self.candidates} selected), "
+            f"{self.tasks_kept} tasks kept "
+            f"(mean {self.mean_tests:.1f} tests, mean mutation score {self.mean_score:.3f}) in "
+            f"{self.seconds:.1f} s; rejected: {reasons or 'none'}"
+        )
+
+
+def task_id_for(path: str, qualname: str, lineno: int) -> str:
+    return f"mined/{path.lstrip('/')}:{qualname}:{lineno}"
+
+
+def mine_candidate(
+    candidate: Candidate, executor: Executor, recheck: Executor | None, config: MineConfig
+) -> tuple[Task | None, str | None]:
+    """One task from one selected function, or ``(None, reason)``."""
+    entry = candidate.name
+    constants = body_constants(candidate.source, entry)
+    signature = infer_signature(candidate.source, entry)
+    signature = refine_signature(
+        candidate.reference, entry, signature, executor, seed=config.seed, constants=constants
+    )
+    inputs = generate_inputs(signature, n=config.n_inputs, seed=config.seed, constants=constants)
+    if not inputs:
+        return None, "no_inputs"
+    oracle = run_oracle(
+        candidate.reference,
+        entry,
+        inputs,
+        executor,
+        recheck,
+        max_raises=config.max_raises,
+        test_timeout=config.test_timeout,
+    )
+    if oracle.dropped["nondeterministic"]:
+        # output that depends on hash order for some input may do so for any: no assert is safe
+        return None, "nondeterministic"
+    values = {c.outcome_key for c in oracle.cases if c.kind == "value"}
+    if len(oracle.cases) < config.min_cases or len(values) < 2:
+        return None, "few_oracle_cases"  # one repeated value (always None, always 0) is no spec either
+    try:
+        suite = select_suite(
+            candidate.reference,
+            entry,
+            oracle.cases,
+            executor,
+            max_tests=config.max_tests,
+            min_tests=config.min_tests,
+            max_raises=config.max_raises,
+            mutant_limit=config.mutant_limit,
+            test_timeout=config.mutant_timeout,
+        )
+    except ReferenceFailsError:
+        return None, "reference_fails"
+    if len(suite.mutants) < config.min_mutants:
+        return None, "no_mutants"
+    if suite.report is None or suite.score < config.threshold:
+        return None, "low_mutation_score"
+    prompt, doc_counts = build_prompt(
+        candidate.reference, entry, candidate.docstring, oracle.cases, suite.cases
+    )
+    report = suite.report
+    task = Task(
+        task_id=task_id_for(candidate.path, candidate.qualname or entry, candidate.lineno),
+        prompt=prompt,
+        entry_point=entry,
+        tests=suite.tests,
+        test_setup=suite.test_setup,
+        reference=candidate.reference,
+        meta={
+            "source": "mined",
+            "path": candidate.path,
+            "line": candidate.lineno,
+            "qualname": candidate.qualname or entry,
+            "signature": str(signature),
+            "type_evidence": {p.name: p.evidence for p in signature.params},
+            "mutation_score": round(report.score, 4),
+            "n_mutants": report.total,
+            "survivors": report.survivor_summary(),
+            "oracle_cases": len(oracle.cases),
+            "oracle_dropped": dict(oracle.dropped),
+            "doctests": doc_counts,
+            #: False: the prompt's docstring was written from oracle examples (the function had none)
+            "documented": bool(candidate.docstring),
+        },
+    )
+    return task, None
+
+
+def mine_source(
+    source_text: str,
+    path: str,
+    executor: Executor,
+    config: MineConfig | None = None,
+    *,
+    recheck: Executor | None = None,
+    limit: int | None = None,
+    on_task: Callable[[Task], None] | None = None,
+) -> tuple[list[Task], MineStats]:
+    """Mine one module's source.
+
+    ``recheck`` is the second executor of the determinism check (a different ``hash_seed`` from
+    ``executor``'s); without it a temporary one is started for this call, which costs a worker start --
+    pass one when mining many sources (:class:`Miner` does).  ``limit`` caps the functions that go through
+    the pipeline after selection (the costly part; selection's static rejections are always counted).
+    """
+    config = config or MineConfig()
+    own_recheck = None
+    if recheck is None:
+        from unitrl.execution import Executor as _Executor
+
+        seed = executor.hash_seed
+        own_recheck = recheck = _Executor(executor.config, hash_seed=(seed or 0) + 1)
+    start = time.perf_counter()
+    stats = MineStats(files=1)
+    tasks: list[Task] = []
+    try:
+        candidates, rejected = select_functions(source_text, path, max_lines=config.max_lines)
+        stats.rejected.update(rejected)
+        if limit is not None and len(candidates) > limit:
+            candidates = candidates[: max(0, limit)]
+            stats.complete = False
+        stats.functions_seen = len(candidates) + sum(rejected.values())
+        stats.candidates = len(candidates)
+        for candidate in candidates:
+            try:
+                task, reason = mine_candidate(candidate, executor, recheck, config)
+            except Exception:  # one odd function must not end a run over thousands of files
+                task, reason = None, "error"
+                logger.warning("mining %s:%s failed", path, candidate.qualname, exc_info=True)
+            if task is None:
+                stats.rejected[reason or "error"] += 1
+                continue
+            tasks.append(task)
+            stats.tasks_kept += 1
+            stats.tests_total += len(task.tests)
+            stats.score_total += float(task.meta["mutation_score"])
+            if on_task is not None:
+                on_task(task)
+    finally:
+        if own_recheck is not None:
+            own_recheck.close()
+    stats.seconds = time.perf_counter() - start
+    return tasks, stats
+
+
+class Miner:
+    """Two executors (hash seeds 0 and 1) kept warm across many sources."""
+
+    def __init__(self, exec_config: ExecutionConfig | None = None, config: MineConfig | None = None) -> None:
+        from unitrl.execution import ExecutionConfig as _Config
+        from unitrl.execution import Executor as _Executor
+
+        self.config = config or MineConfig()
+        exec_config = exec_config or _Config()
+        self.executor = _Executor(exec_config, hash_seed=0)
+        self.recheck = _Executor(exec_config, hash_seed=1)
+
+    def __enter__(self) -> Miner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.executor.close()
+        self.recheck.close()
+
+    def mine_source(
+        self,
+        source_text: str,
+        path: str,
+        limit: int | None = None,
+        on_task: Callable[[Task], None] | None = None,
+    ) -> tuple[list[Task], MineStats]:
+        return mine_source(
+            source_text, path, self.executor, self.config, recheck=self.recheck, limit=limit, on_task=on_task
+        )
+
+
+def read_source(path: str | os.PathLike[str]) -> str | None:
+    """A module's text, or ``None`` when it cannot be read as UTF-8 (counted as a syntax error)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def mine_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    config: MineConfig | None = None,
+    exec_config: ExecutionConfig | None = None,
+    *,
+    on_task: Callable[[Task], None] | None = None,
+    on_file: Callable[[str, MineStats], None] | None = None,
+    skip: Callable[[str], bool] | None = None,
+) -> tuple[list[Task], MineStats]:
+    """Mine ``.py`` files, folders (searched recursively) and ``stdlib`` (see :mod:`unitrl.datagen.sources`).
+
+    Files are named by :func:`~unitrl.datagen.sources.label_for` in the tasks; ``skip(label)`` leaves a
+    file out (resuming).
+
+    ``on_task`` sees each task as it is made, ``on_file`` each file's stats once it is done.
+    """
+    from unitrl.datagen.sources import label_for, python_files
+
+    config = config or MineConfig()
+    total = MineStats()
+    tasks: list[Task] = []
+    with Miner(exec_config, config) as miner:
+        for file in python_files([str(p) for p in paths]):
+            if config.limit_functions is not None and total.candidates >= config.limit_functions:
+                break
+            label = label_for(file)
+            if skip is not None and skip(label):
+                continue
+            text = read_source(file)
+            if text is None:
+                stats = MineStats(files=1, functions_seen=0, rejected=Counter({"syntax_error": 1}))
+            else:
+                left = None if config.limit_functions is None else config.limit_functions - total.candidates
+                found, stats = miner.mine_source(text, label, limit=left, on_task=on_task)
+                tasks.extend(found)
+            total.add(stats)
+            if on_file is not None:
+                on_file(label, stats)
+    return tasks, total
