@@ -26,10 +26,8 @@ replay draws use the trainer's own :class:`random.Random`), so a run resumed fro
 from __future__ import annotations
 
 import copy
-import json
 import random
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -39,6 +37,7 @@ from unitrl.rewards import ExecutionReward
 from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.config import ActorCriticConfig
 from unitrl.rl.critic import Critic, critic_regression_step, mean_pool, pad_sequences, policy_features
+from unitrl.rl.loop import TrainingRun
 from unitrl.rl.rollout import Rollout, collect_rollouts
 from unitrl.tasks import Task
 
@@ -84,7 +83,7 @@ def _hidden_size(model: Any) -> int:
     return int(size) if size else int(model.get_input_embeddings().embedding_dim)
 
 
-class ActorCriticTrainer:
+class ActorCriticTrainer(TrainingRun):
     """REINFORCE with a learned critic baseline, a replay buffer and an optional KL penalty.
 
     ``model``/``tokenizer`` is the policy (trained in place, full fine-tuning), ``tasks`` the training tasks
@@ -274,38 +273,3 @@ class ActorCriticTrainer:
             critic_regression_step(self.critic, self.critic_optimizer, features, rewards)
             for _ in range(epochs)
         ]
-
-    # --- the run --------------------------------------------------------------------------------------------
-
-    def train(self, on_step: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
-        """Run the remaining steps up to ``config.steps``: metrics appended to ``out/metrics.jsonl``,
-        checkpoints every ``checkpoint_every`` steps and at the end.  Resumes from :attr:`step_count`."""
-        from unitrl.rl.checkpoint import save_checkpoint
-
-        out = Path(self.config.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
-        history = []
-        every = self.config.checkpoint_every
-        while self.step_count < self.config.steps:
-            metrics = self.step()
-            history.append(metrics)
-            with (out / "metrics.jsonl").open("a", encoding="utf-8") as f:
-                f.write(json.dumps(metrics) + "\n")
-            if on_step is not None:
-                on_step(metrics)
-            if (every and self.step_count % every == 0) or self.step_count == self.config.steps:
-                save_checkpoint(self, out / "checkpoints" / f"step-{self.step_count:06d}")
-        return history
-
-    def save_checkpoint(self, path: str | Path) -> Path:
-        """See :func:`unitrl.rl.checkpoint.save_checkpoint`."""
-        from unitrl.rl.checkpoint import save_checkpoint
-
-        return save_checkpoint(self, path)
-
-    def load_checkpoint(self, path: str | Path) -> None:
-        """See :func:`unitrl.rl.checkpoint.load_checkpoint`."""
-        from unitrl.rl.checkpoint import load_checkpoint
-
-        load_checkpoint(self, path)

@@ -30,12 +30,10 @@ same for every algorithm.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -44,6 +42,7 @@ from unitrl.errors import UnitrlError
 from unitrl.rewards import DEFAULT_REWARD, REWARDS, ExecutionReward
 from unitrl.rl.actor_critic import STEP_SEED_STRIDE, completion_logprobs
 from unitrl.rl.buffer import ReplayBuffer
+from unitrl.rl.loop import TrainingRun
 from unitrl.rl.lora import is_peft_model
 from unitrl.rl.overrides import config_from_mapping, parse_overrides
 from unitrl.rl.rollout import Rollout, collect_rollouts
@@ -234,7 +233,7 @@ class _NoOptimizer:
         pass
 
 
-class GroupTrainer:
+class GroupTrainer(TrainingRun):
     """GRPO / RLOO (``config.baseline``) on unit-test rewards; same interface as the actor-critic trainer.
 
     ``model``/``tokenizer`` is the policy (trained in place: full fine-tuning, or only its adapters when it
@@ -378,41 +377,6 @@ class GroupTrainer:
             "advantage_mean": float(advantages.mean()),
             "grad_norm": float(grad_norm),
         }
-
-    # --- the run --------------------------------------------------------------------------------------------
-
-    def train(self, on_step: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
-        """Run the remaining steps up to ``config.steps`` (resumes from :attr:`step_count`): metrics appended
-        to ``out/metrics.jsonl``, checkpoints every ``checkpoint_every`` steps and at the end."""
-        from unitrl.rl.checkpoint import save_checkpoint
-
-        out = Path(self.config.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
-        history = []
-        every = self.config.checkpoint_every
-        while self.step_count < self.config.steps:
-            metrics = self.step()
-            history.append(metrics)
-            with (out / "metrics.jsonl").open("a", encoding="utf-8") as f:
-                f.write(json.dumps(metrics) + "\n")
-            if on_step is not None:
-                on_step(metrics)
-            if (every and self.step_count % every == 0) or self.step_count == self.config.steps:
-                save_checkpoint(self, out / "checkpoints" / f"step-{self.step_count:06d}")
-        return history
-
-    def save_checkpoint(self, path: str | Path) -> Path:
-        """See :func:`unitrl.rl.checkpoint.save_checkpoint`."""
-        from unitrl.rl.checkpoint import save_checkpoint
-
-        return save_checkpoint(self, path)
-
-    def load_checkpoint(self, path: str | Path) -> None:
-        """See :func:`unitrl.rl.checkpoint.load_checkpoint`."""
-        from unitrl.rl.checkpoint import load_checkpoint
-
-        load_checkpoint(self, path)
 
 
 #: Named aliases, so code reads like the paper it implements.
