@@ -21,14 +21,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from unitrl.errors import UnitrlError
+from unitrl.io import atomic_directory
 
 if TYPE_CHECKING:
     from unitrl.rl.actor_critic import ActorCriticTrainer
@@ -59,9 +58,7 @@ def _jsonable_random_state(state: tuple[Any, ...]) -> list[Any]:
 def save_checkpoint(trainer: ActorCriticTrainer, path: str | os.PathLike[str]) -> Path:
     """Write ``trainer``'s full state to the directory ``path`` atomically; returns ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
+    with atomic_directory(path) as tmp:
         torch.save(trainer.model.state_dict(), tmp / "policy.pt")
         torch.save(trainer.critic.state_dict(), tmp / "critic.pt")
         torch.save(
@@ -77,16 +74,6 @@ def save_checkpoint(trainer: ActorCriticTrainer, path: str | os.PathLike[str]) -
             "config": trainer.config.to_dict(),
         }
         (tmp / "trainer.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

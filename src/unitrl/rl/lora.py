@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from unitrl.errors import UnitrlError
+from unitrl.io import atomic_directory
 
 #: Every linear layer of a Qwen2 decoder block (attention and MLP): adapting all of them works better than
 #: attention only at the same parameter budget (QLoRA, Dettmers et al. 2023).
@@ -140,23 +139,12 @@ def merge_and_save(
 def _atomic_save(model: Any, tokenizer: Any, path: Path) -> Path:
     from transformers.utils import logging as hf_logging
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     bars = hf_logging.is_progress_bar_enabled()
     try:
         hf_logging.disable_progress_bar()  # a one-file "Writing model shards" bar is noise in a training log
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_directory(path) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
     finally:
         if bars:
             hf_logging.enable_progress_bar()
