@@ -43,7 +43,11 @@ def mine(
         list[str],
         typer.Argument(
             metavar="SOURCE...",
-            help="Python files, folders (searched recursively), or 'stdlib' for the standard library.",
+            help=(
+                "Python files, folders (searched recursively), 'stdlib', wheels/sdists (.whl, .tar.gz, "
+                ".zip; read without extracting), pypi:NAME[==VERSION] (downloaded with pip, never "
+                "installed), or JSONL corpora of {path, content} records."
+            ),
         ),
     ],
     out: Annotated[
@@ -65,10 +69,28 @@ def mine(
     inputs: Annotated[int, typer.Option("--inputs", help="Generated inputs per function.")] = 40,
     seed: Annotated[int, typer.Option(help="Seed of the input generator (same seed, same tasks).")] = 0,
     sandbox: Annotated[str, typer.Option(help="auto | bwrap | none")] = "auto",
+    dedup: Annotated[
+        bool,
+        typer.Option("--dedup/--no-dedup", help="Drop functions equal to one mined earlier (up to names)."),
+    ] = True,
+    decontaminate: Annotated[
+        bool,
+        typer.Option(
+            "--decontaminate/--no-decontaminate",
+            help="Drop tasks matching MBPP/HumanEval solutions or overlapping their text.",
+        ),
+    ] = True,
+    contamination_threshold: Annotated[
+        float,
+        typer.Option(
+            "--contamination-threshold",
+            help="Word 5-gram Jaccard similarity with a benchmark task at which a task counts as contaminated.",
+        ),
+    ] = 0.5,
 ) -> None:
     """Turn self-contained functions into tasks whose generated tests kill most mutants of the reference."""
-    from unitrl.datagen.pipeline import MineConfig, MineStats, mine_paths
-    from unitrl.datagen.sources import python_files
+    from unitrl.datagen.pipeline import MineConfig, MineStats, make_screen, mine_paths
+    from unitrl.datagen.sources import Source, check_sources
     from unitrl.execution import ExecutionConfig
     from unitrl.io import append_jsonl
     from unitrl.tasks import Task
@@ -83,11 +105,13 @@ def mine(
         raise UnitrlError(f"--limit-functions must be at least 1, got {limit_functions}")
     if inputs < 1:
         raise UnitrlError(f"--inputs must be at least 1, got {inputs}")
+    if not 0.0 < contamination_threshold <= 1.0:
+        raise UnitrlError(f"--contamination-threshold must be in (0, 1], got {contamination_threshold}")
     if workers is not None and workers < 1:
         raise UnitrlError(f"--workers must be at least 1, got {workers}")
     if out.suffix != ".jsonl":
         raise UnitrlError(f"{out}: --out must end in .jsonl")
-    python_files(sources)  # bad paths fail now, before any worker starts
+    check_sources(sources)  # bad paths fail now, before any download or worker
     done, written = _resume_state(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _done_file(out).touch()  # from now on the sidecar, not meta.path, says which files are finished
@@ -98,7 +122,19 @@ def mine(
         n_inputs=inputs,
         seed=seed,
         limit_functions=limit_functions,
+        dedup=dedup,
+        decontaminate=decontaminate,
+        contamination_threshold=contamination_threshold,
     )
+    screen = make_screen(config)
+    if screen is not None and out.exists():
+        from unitrl.io import read_jsonl
+        from unitrl.tasks import task_from_dict
+
+        # a resumed run: copies of tasks from finished files are duplicates too (unfinished files are mined
+        # again, so their tasks are met again and must not count as copies of themselves)
+        earlier = (task_from_dict(r, f"{out}:{n}") for n, r in read_jsonl(out))
+        screen.remember(t for t in earlier if str(t.meta.get("path")) in done)
     exec_config = ExecutionConfig(workers=workers, sandbox=sandbox)  # type: ignore[arg-type]
 
     def on_task(task: Task) -> None:
@@ -112,6 +148,12 @@ def mine(
                 f.write(label + "\n")
         typer.echo(f"{label}: {stats.functions_seen} functions, {stats.tasks_kept} tasks", err=True)
 
+    described: list[str] = []
+
+    def on_source(source: Source) -> None:
+        described.append(source.describe())
+        typer.echo(f"source {described[-1]}", err=True)
+
     _, total = mine_paths(
         sources,
         config,
@@ -119,8 +161,11 @@ def mine(
         on_task=on_task,
         on_file=on_file,
         skip=lambda label: label in done,
+        screen=screen,
+        on_source=on_source,
     )
     skipped = f" ({len(done)} files already in {out} skipped)" if done else ""
+    typer.echo(f"sources: {'; '.join(described)}")
     typer.echo(total.line() + skipped + f" -> {out}")
     typer.echo(json.dumps(total.to_dict()), err=True)
 

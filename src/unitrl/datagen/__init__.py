@@ -14,11 +14,14 @@ Built so far, one job per module:
   probing for parameters whose type was only guessed.
 - :mod:`unitrl.datagen.suite` -- a small suite by greedy mutant cover, kept when its mutation score is high.
 - :mod:`unitrl.datagen.prompt` -- HumanEval-style prompts (doctests kept only where the oracle agrees).
-- :mod:`unitrl.datagen.pipeline` / :mod:`unitrl.datagen.sources` -- files in, tasks and stats out.
+- :mod:`unitrl.datagen.pipeline` / :mod:`unitrl.datagen.sources` -- files in, tasks and stats out;
+  :mod:`unitrl.datagen.archives` reads wheels and sdists without extracting or building them.
+- :mod:`unitrl.datagen.dedup` -- normalised-AST dedup and decontamination against MBPP and HumanEval.
 
-Still to come: coverage-based suite selection, dedup/decontamination.
+Still to come: coverage-based suite selection.
 """
 
+from unitrl.datagen.dedup import BenchmarkIndex, TaskScreen
 from unitrl.datagen.inputs import CallInput, generate_inputs, literal
 from unitrl.datagen.mutation import OPERATORS, Mutant, mutants
 from unitrl.datagen.oracle import OracleCase, OracleResult, refine_signature, run_oracle
@@ -33,6 +36,7 @@ __all__ = [
     "OPERATORS",
     "PIPELINE_REASONS",
     "REASONS",
+    "BenchmarkIndex",
     "CallInput",
     "Candidate",
     "MineConfig",
@@ -45,6 +49,7 @@ __all__ = [
     "ReferenceFailsError",
     "Signature",
     "SuiteResult",
+    "TaskScreen",
     "TypeSpec",
     "build_prompt",
     "generate_inputs",

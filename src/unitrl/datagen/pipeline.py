@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -35,6 +36,8 @@ from unitrl.datagen.types import infer_signature
 from unitrl.tasks import Task
 
 if TYPE_CHECKING:
+    from unitrl.datagen.dedup import TaskScreen
+    from unitrl.datagen.sources import Source
     from unitrl.execution import ExecutionConfig, Executor
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,8 @@ PIPELINE_REASONS: tuple[str, ...] = (
     "reference_fails",  # the reference failed its own chosen suite (flaky)
     "low_mutation_score",  # the best small suite scores under the threshold
     "error",  # an unexpected failure while mining this function (reported, never fatal)
+    "duplicate",  # the same function (up to names and layout) was mined earlier in the run (dedup)
+    "contaminated",  # matches an MBPP/HumanEval solution, or overlaps a benchmark task's text too much
 )
 
 
@@ -77,6 +82,15 @@ class MineConfig:
     max_lines: int = 40
     #: Stop after this many selected functions went through the pipeline (all sources together).
     limit_functions: int | None = None
+    #: :func:`mine_paths` drops functions equal (up to names and layout) to one mined earlier in the run.
+    #: Off by default in the library (a caller mining one text twice expects the same tasks); the CLI turns
+    #: it on.
+    dedup: bool = False
+    #: :func:`mine_paths` drops tasks matching MBPP/HumanEval (see :mod:`unitrl.datagen.dedup`); the CLI
+    #: turns it on.
+    decontaminate: bool = False
+    #: Word 5-gram Jaccard similarity with a benchmark task at or above which a task is contaminated.
+    contamination_threshold: float = 0.5
 
 
 @dataclass
@@ -94,6 +108,9 @@ class MineStats:
     seconds: float = 0.0
     #: False when ``limit`` stopped the run inside the source (a resumed run must mine it again).
     complete: bool = True
+    #: Functions dropped as copies of earlier ones / as benchmark look-alikes (also in ``rejected``).
+    dedup_dropped: int = 0
+    decontaminated: int = 0
 
     @property
     def mean_tests(self) -> float:
@@ -112,6 +129,8 @@ class MineStats:
         self.tests_total += other.tests_total
         self.score_total += other.score_total
         self.seconds += other.seconds
+        self.dedup_dropped += other.dedup_dropped
+        self.decontaminated += other.decontaminated
         self.complete = self.complete and other.complete
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,6 +140,8 @@ class MineStats:
             "candidates": self.candidates,
             "rejected": dict(self.rejected.most_common()),
             "tasks_kept": self.tasks_kept,
+            "dedup_dropped": self.dedup_dropped,
+            "decontaminated": self.decontaminated,
             "mean_tests": round(self.mean_tests, 2),
             "mean_mutation_score": round(self.mean_score, 3),
             "seconds": round(self.seconds, 1),
@@ -131,6 +152,7 @@ class MineStats:
         return (
             f"{self.files} files, {self.functions_seen} functions seen ({self.candidates} selected), "
             f"{self.tasks_kept} tasks kept "
+            f"({self.dedup_dropped} duplicates and {self.decontaminated} benchmark look-alikes dropped) "
             f"(mean {self.mean_tests:.1f} tests, mean mutation score {self.mean_score:.3f}) in "
             f"{self.seconds:.1f} s; rejected: {reasons or 'none'}"
         )
@@ -226,6 +248,8 @@ def mine_source(
     recheck: Executor | None = None,
     limit: int | None = None,
     on_task: Callable[[Task], None] | None = None,
+    screen: TaskScreen | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> tuple[list[Task], MineStats]:
     """Mine one module's source.
 
@@ -233,6 +257,9 @@ def mine_source(
     ``executor``'s); without it a temporary one is started for this call, which costs a worker start --
     pass one when mining many sources (:class:`Miner` does).  ``limit`` caps the functions that go through
     the pipeline after selection (the costly part; selection's static rejections are always counted).
+    ``screen`` (:class:`~unitrl.datagen.dedup.TaskScreen`) drops duplicates and benchmark look-alikes:
+    candidates before the costly part, finished tasks after.  ``meta`` is merged into every task's ``meta``
+    (the source's ``licence``).
     """
     config = config or MineConfig()
     own_recheck = None
@@ -247,20 +274,32 @@ def mine_source(
     try:
         candidates, rejected = select_functions(source_text, path, max_lines=config.max_lines)
         stats.rejected.update(rejected)
-        if limit is not None and len(candidates) > limit:
-            candidates = candidates[: max(0, limit)]
-            stats.complete = False
-        stats.functions_seen = len(candidates) + sum(rejected.values())
-        stats.candidates = len(candidates)
+        stats.functions_seen = sum(rejected.values())
         for candidate in candidates:
+            if limit is not None and stats.candidates >= limit:
+                stats.complete = False
+                break
+            stats.functions_seen += 1
+            reason = screen.check_candidate(candidate) if screen is not None else None
+            if reason is not None:  # before the costly part: a copy would only be mined to be dropped
+                _count_screened(stats, reason)
+                continue
+            stats.candidates += 1
             try:
                 task, reason = mine_candidate(candidate, executor, recheck, config)
+                if task is not None and screen is not None:
+                    reason = screen.check_task(task)
+                    if reason is not None:
+                        _count_screened(stats, reason)
+                        continue
             except Exception:  # one odd function must not end a run over thousands of files
                 task, reason = None, "error"
                 logger.warning("mining %s:%s failed", path, candidate.qualname, exc_info=True)
             if task is None:
                 stats.rejected[reason or "error"] += 1
                 continue
+            if meta:
+                task.meta.update(meta)
             tasks.append(task)
             stats.tasks_kept += 1
             stats.tests_total += len(task.tests)
@@ -274,14 +313,29 @@ def mine_source(
     return tasks, stats
 
 
-class Miner:
-    """Two executors (hash seeds 0 and 1) kept warm across many sources."""
+def _count_screened(stats: MineStats, reason: str) -> None:
+    stats.rejected[reason] += 1
+    if reason == "duplicate":
+        stats.dedup_dropped += 1
+    else:
+        stats.decontaminated += 1
 
-    def __init__(self, exec_config: ExecutionConfig | None = None, config: MineConfig | None = None) -> None:
+
+class Miner:
+    """Two executors (hash seeds 0 and 1) kept warm across many sources; ``screen`` (dedup and
+    decontamination state) is shared by every :meth:`mine_source` call."""
+
+    def __init__(
+        self,
+        exec_config: ExecutionConfig | None = None,
+        config: MineConfig | None = None,
+        screen: TaskScreen | None = None,
+    ) -> None:
         from unitrl.execution import ExecutionConfig as _Config
         from unitrl.execution import Executor as _Executor
 
         self.config = config or MineConfig()
+        self.screen = screen
         exec_config = exec_config or _Config()
         self.executor = _Executor(exec_config, hash_seed=0)
         self.recheck = _Executor(exec_config, hash_seed=1)
@@ -302,9 +356,18 @@ class Miner:
         path: str,
         limit: int | None = None,
         on_task: Callable[[Task], None] | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> tuple[list[Task], MineStats]:
         return mine_source(
-            source_text, path, self.executor, self.config, recheck=self.recheck, limit=limit, on_task=on_task
+            source_text,
+            path,
+            self.executor,
+            self.config,
+            recheck=self.recheck,
+            limit=limit,
+            on_task=on_task,
+            screen=self.screen,
+            meta=meta,
         )
 
 
@@ -316,6 +379,18 @@ def read_source(path: str | os.PathLike[str]) -> str | None:
         return None
 
 
+def make_screen(config: MineConfig) -> TaskScreen | None:
+    """The dedup/decontamination screen ``config`` asks for (benchmark fingerprints computed once), or
+    ``None`` when both are off."""
+    if not (config.dedup or config.decontaminate):
+        return None
+    from unitrl.datagen.dedup import TaskScreen as _Screen
+
+    return _Screen(
+        dedup=config.dedup, decontaminate=config.decontaminate, threshold=config.contamination_threshold
+    )
+
+
 def mine_paths(
     paths: Iterable[str | os.PathLike[str]],
     config: MineConfig | None = None,
@@ -324,34 +399,52 @@ def mine_paths(
     on_task: Callable[[Task], None] | None = None,
     on_file: Callable[[str, MineStats], None] | None = None,
     skip: Callable[[str], bool] | None = None,
+    screen: TaskScreen | None = None,
+    on_source: Callable[[Source], None] | None = None,
 ) -> tuple[list[Task], MineStats]:
-    """Mine ``.py`` files, folders (searched recursively) and ``stdlib`` (see :mod:`unitrl.datagen.sources`).
+    """Mine sources: ``.py`` files, folders (searched recursively), ``stdlib``, wheels and sdists,
+    ``pypi:NAME[==VERSION]`` packages and JSONL corpora (see :mod:`unitrl.datagen.sources`).
 
-    Files are named by :func:`~unitrl.datagen.sources.label_for` in the tasks; ``skip(label)`` leaves a
-    file out (resuming).
+    Files are named by :func:`~unitrl.datagen.sources.label_for` in the tasks (``ARCHIVE!member`` inside
+    archives and corpora); ``skip(label)`` leaves a file out (resuming).  PyPI packages are downloaded into
+    a temporary folder before any worker starts.  ``screen`` overrides the dedup/decontamination screen
+    that ``config`` would make (pass one seeded with a resumed run's tasks).
 
-    ``on_task`` sees each task as it is made, ``on_file`` each file's stats once it is done.
+    ``on_source`` sees each resolved source before it is mined, ``on_task`` each task as it is made,
+    ``on_file`` each file's stats once it is done.
     """
-    from unitrl.datagen.sources import label_for, python_files
+    from unitrl.datagen.sources import resolve_sources
 
     config = config or MineConfig()
     total = MineStats()
     tasks: list[Task] = []
-    with Miner(exec_config, config) as miner:
-        for file in python_files([str(p) for p in paths]):
-            if config.limit_functions is not None and total.candidates >= config.limit_functions:
-                break
-            label = label_for(file)
-            if skip is not None and skip(label):
-                continue
-            text = read_source(file)
-            if text is None:
-                stats = MineStats(files=1, functions_seen=0, rejected=Counter({"syntax_error": 1}))
-            else:
-                left = None if config.limit_functions is None else config.limit_functions - total.candidates
-                found, stats = miner.mine_source(text, label, limit=left, on_task=on_task)
-                tasks.extend(found)
-            total.add(stats)
-            if on_file is not None:
-                on_file(label, stats)
+    with tempfile.TemporaryDirectory(prefix="unitrl-mine-") as work:
+        sources = resolve_sources([os.fspath(p) for p in paths], Path(work))
+        if screen is None:
+            screen = make_screen(config)
+        with Miner(exec_config, config, screen=screen) as miner:
+            for source in sources:
+                if on_source is not None:
+                    on_source(source)
+                for file in source.iter_files():
+                    if config.limit_functions is not None and total.candidates >= config.limit_functions:
+                        break
+                    label = file.label
+                    if skip is not None and skip(label):
+                        continue
+                    if file.text is None:
+                        stats = MineStats(files=1, functions_seen=0, rejected=Counter({"syntax_error": 1}))
+                    else:
+                        left = (
+                            None
+                            if config.limit_functions is None
+                            else config.limit_functions - total.candidates
+                        )
+                        found, stats = miner.mine_source(
+                            file.text, label, limit=left, on_task=on_task, meta=file.meta
+                        )
+                        tasks.extend(found)
+                    total.add(stats)
+                    if on_file is not None:
+                        on_file(label, stats)
     return tasks, total
