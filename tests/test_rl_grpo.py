@@ -318,3 +318,26 @@ def test_importing_unitrl_rl_does_not_import_torch():
         "assert 'torch' not in sys.modules and 'peft' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lora_checkpoint_holds_only_adapters_and_resumes_exactly(tiny_path, reward, tmp_path):
+    pytest.importorskip("peft", reason="peft is not installed (pip install peft): LoRA is optional")
+    from unitrl.rl.lora import apply_lora
+
+    def lora_trainer():
+        model, tok = load_model(str(tiny_path))
+        return GroupTrainer(
+            small_config(tmp_path), apply_lora(model, LoraSettings(r=4, alpha=8)), tok, TASKS, reward
+        )
+
+    a = lora_trainer()
+    a.step()
+    checkpoint = save_checkpoint(a, tmp_path / "ckpts" / "step-000001")
+    saved = torch.load(checkpoint / "policy.pt", weights_only=True)
+    assert saved and all("lora_" in key for key in saved)  # the frozen base weights are not copied
+    expected = a.step()
+
+    b = lora_trainer()
+    load_checkpoint(b, checkpoint)
+    assert b.step() == expected
+    assert same_params(params_of(a.model), params_of(b.model))

@@ -28,6 +28,7 @@ import torch
 
 from unitrl.errors import UnitrlError
 from unitrl.io import atomic_directory
+from unitrl.rl.lora import is_peft_model
 
 if TYPE_CHECKING:
     from unitrl.rl.actor_critic import ActorCriticTrainer
@@ -55,11 +56,34 @@ def _jsonable_random_state(state: tuple[Any, ...]) -> list[Any]:
     return [version, list(internal), gauss]
 
 
+def _policy_state(model: Any) -> dict[str, Any]:
+    """The policy weights that training can change: for a LoRA model only its adapters (the frozen base
+    weights are rebuilt from the starting model on resume), which turns a 2.4 GB checkpoint into ~20 MB."""
+    state = model.state_dict()
+    if not is_peft_model(model):
+        return state
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    return {k: v for k, v in state.items() if k in trainable}
+
+
+def _load_policy_state(model: Any, state: dict[str, Any]) -> None:
+    if not is_peft_model(model):
+        model.load_state_dict(state)
+        return
+    result = model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise UnitrlError(f"checkpoint holds weights this LoRA model lacks: {result.unexpected_keys[:3]}")
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    missing = sorted(trainable - set(state))
+    if missing:
+        raise UnitrlError(f"checkpoint lacks adapter weights (e.g. {missing[0]}); was it saved with other LoRA settings?")
+
+
 def save_checkpoint(trainer: ActorCriticTrainer, path: str | os.PathLike[str]) -> Path:
     """Write ``trainer``'s full state to the directory ``path`` atomically; returns ``path``."""
     path = Path(path)
     with atomic_directory(path) as tmp:
-        torch.save(trainer.model.state_dict(), tmp / "policy.pt")
+        torch.save(_policy_state(trainer.model), tmp / "policy.pt")
         torch.save(trainer.critic.state_dict(), tmp / "critic.pt")
         torch.save(
             {"policy": trainer.optimizer.state_dict(), "critic": trainer.critic_optimizer.state_dict()},
@@ -104,7 +128,7 @@ def load_checkpoint(trainer: ActorCriticTrainer, path: str | os.PathLike[str]) -
         )
 
     device = trainer.device
-    trainer.model.load_state_dict(torch.load(path / "policy.pt", map_location=device, weights_only=True))
+    _load_policy_state(trainer.model, torch.load(path / "policy.pt", map_location=device, weights_only=True))
     trainer.critic.load_state_dict(torch.load(path / "critic.pt", map_location=device, weights_only=True))
     optim = torch.load(path / "optim.pt", map_location=device, weights_only=True)
     trainer.optimizer.load_state_dict(optim["policy"])
