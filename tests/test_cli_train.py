@@ -120,9 +120,9 @@ def test_grpo_with_lora_from_a_yaml_config(setup, tmp_path):
 
 def test_bad_input_exits_2_with_one_line(setup, tmp_path):
     model, _ = setup
-    proc = unitrl_train("--model", str(model), "--out", str(tmp_path / "x"), "--algo", "ppo")
+    proc = unitrl_train("--model", str(model), "--out", str(tmp_path / "x"), "--algo", "dpo")
     assert proc.returncode == 2, proc.stderr
-    assert "unknown algorithm 'ppo'" in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert "unknown algorithm 'dpo'" in proc.stderr and proc.stderr.strip().count("\n") == 0
     assert "Traceback" not in proc.stderr
 
 

@@ -1,4 +1,4 @@
-"""``unitrl train``: RL fine-tuning of a code LM on unit-test rewards (actor-critic, GRPO or RLOO).
+"""``unitrl train``: RL fine-tuning of a code LM on unit-test rewards (actor-critic, GRPO, RLOO, PPO or CodeRL).
 
 Thin: settings come from defaults < ``--config FILE`` < ``key=value`` arguments < dedicated flags
 (``--model``, ``--tasks``, ``--steps``, ``--out``), are validated before anything heavy loads
@@ -27,14 +27,16 @@ def train_command(
         list[str] | None,
         typer.Argument(
             help="Config overrides key=value, e.g. k=8 kl_coef=0.05 lora_r=16 (any config field; see "
-            "unitrl.rl.config / unitrl.rl.grpo for the list).",
+            "unitrl.rl.config / grpo / ppo / coderl, or --print-config, for the list).",
             show_default=False,
         ),
     ] = None,
     algo: Annotated[
         str | None,
         typer.Option(
-            "--algo", "-a", help="actor-critic, grpo or rloo (default: the config file's, else actor-critic)."
+            "--algo",
+            "-a",
+            help="actor-critic, grpo, rloo, ppo or coderl (default: the config file's, else actor-critic).",
         ),
     ] = None,
     model: Annotated[

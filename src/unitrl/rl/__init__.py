@@ -8,6 +8,8 @@
 - :mod:`unitrl.rl.actor_critic` -- ``ActorCriticTrainer``: REINFORCE with a critic baseline and replay.
 - :mod:`unitrl.rl.checkpoint` -- atomic save/load of a whole run (exact resume).
 - :mod:`unitrl.rl.grpo` -- ``GRPOConfig``/``RLOOConfig`` and ``GroupTrainer``: critic-free group baselines.
+- :mod:`unitrl.rl.ppo` -- ``PPOConfig`` and ``PPOTrainer``: clipped PPO, per-token value head, GAE.
+- :mod:`unitrl.rl.coderl` -- ``CodeRLConfig`` and ``CodeRLTrainer``: frozen outcome-classifier critic, token-weighted PG.
 - :mod:`unitrl.rl.lora` -- ``LoraSettings``, ``apply_lora``, ``save_policy``/``merge_and_save`` (peft, optional).
 - :mod:`unitrl.rl.build` -- settings (config file + ``key=value``) to model, tasks, executor, reward, trainer.
 - :mod:`unitrl.rl.logging` -- ``RunLogger``: metrics to JSONL and TensorBoard.
@@ -27,11 +29,15 @@ __all__ = [
     "ActorCriticConfig",
     "ActorCriticTrainer",
     "BufferEntry",
+    "CodeRLConfig",
+    "CodeRLTrainer",
     "Critic",
     "GRPOConfig",
     "GRPOTrainer",
     "GroupTrainer",
     "LoraSettings",
+    "PPOConfig",
+    "PPOTrainer",
     "RLOOConfig",
     "RLOOTrainer",
     "ReplayBuffer",
@@ -61,6 +67,10 @@ _LAZY = {
     "GRPOTrainer": "unitrl.rl.grpo",
     "RLOOTrainer": "unitrl.rl.grpo",
     "group_advantages": "unitrl.rl.grpo",
+    "PPOConfig": "unitrl.rl.ppo",
+    "PPOTrainer": "unitrl.rl.ppo",
+    "CodeRLConfig": "unitrl.rl.coderl",
+    "CodeRLTrainer": "unitrl.rl.coderl",
     "LoraSettings": "unitrl.rl.lora",
     "apply_lora": "unitrl.rl.lora",
     "merge_and_save": "unitrl.rl.lora",

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from unitrl.tasks import Task
 
 #: ``--algo`` values.
-ALGORITHMS = ("actor-critic", "grpo", "rloo")
+ALGORITHMS = ("actor-critic", "grpo", "rloo", "ppo", "coderl")
 #: Prefix of the LoRA keys in a run's settings (``lora_r=16``).
 LORA_PREFIX = "lora_"
 
@@ -39,7 +39,7 @@ LORA_PREFIX = "lora_"
 
 
 def config_class(algo: str) -> type:
-    """The config dataclass of ``algo`` (imports torch for the GRPO family: its trainer module does)."""
+    """The config dataclass of ``algo`` (imports torch for GRPO/RLOO, PPO, CodeRL: their trainer modules do)."""
     if algo == "actor-critic":
         from unitrl.rl.config import ActorCriticConfig
 
@@ -48,6 +48,14 @@ def config_class(algo: str) -> type:
         from unitrl.rl.grpo import GRPOConfig, RLOOConfig
 
         return GRPOConfig if algo == "grpo" else RLOOConfig
+    if algo == "ppo":
+        from unitrl.rl.ppo import PPOConfig
+
+        return PPOConfig
+    if algo == "coderl":
+        from unitrl.rl.coderl import CodeRLConfig
+
+        return CodeRLConfig
     raise UnitrlError(f"unknown algorithm {algo!r}; choose one of: {', '.join(ALGORITHMS)}")
 
 
@@ -215,13 +223,20 @@ def build_reward(config: Any, tasks: Iterable[Task], executor: Executor) -> Exec
 
 
 def build_trainer(config: Any, model: Any, tokenizer: Any, tasks: list[Task], reward: ExecutionReward) -> Any:
-    """The trainer matching ``config``'s class (actor-critic, or the GRPO/RLOO group trainer)."""
+    """The trainer matching ``config``'s class (actor-critic, PPO, CodeRL, or the GRPO/RLOO group trainer)."""
     from unitrl.rl.config import ActorCriticConfig
 
     if isinstance(config, ActorCriticConfig):
         from unitrl.rl.actor_critic import ActorCriticTrainer
 
         return ActorCriticTrainer(config, model, tokenizer, tasks, reward)
+    from unitrl.rl.coderl import CodeRLConfig, CodeRLTrainer
+    from unitrl.rl.ppo import PPOConfig, PPOTrainer
+
+    if isinstance(config, PPOConfig):
+        return PPOTrainer(config, model, tokenizer, tasks, reward)
+    if isinstance(config, CodeRLConfig):
+        return CodeRLTrainer(config, model, tokenizer, tasks, reward)
     from unitrl.rl.grpo import GroupTrainer
 
     return GroupTrainer(config, model, tokenizer, tasks, reward)
