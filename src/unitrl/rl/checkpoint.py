@@ -76,7 +76,9 @@ def _load_policy_state(model: Any, state: dict[str, Any]) -> None:
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     missing = sorted(trainable - set(state))
     if missing:
-        raise UnitrlError(f"checkpoint lacks adapter weights (e.g. {missing[0]}); was it saved with other LoRA settings?")
+        raise UnitrlError(
+            f"checkpoint lacks adapter weights (e.g. {missing[0]}); was it saved with other LoRA settings?"
+        )
 
 
 def save_checkpoint(trainer: ActorCriticTrainer, path: str | os.PathLike[str]) -> Path:

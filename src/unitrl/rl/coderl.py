@@ -37,8 +37,8 @@ from __future__ import annotations
 import copy
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -49,7 +49,7 @@ from unitrl.rewards import REWARDS, ExecutionReward
 from unitrl.rl.actor_critic import STEP_SEED_STRIDE
 from unitrl.rl.loop import TrainingRun
 from unitrl.rl.lora import is_peft_model
-from unitrl.rl.overrides import config_from_mapping, parse_overrides
+from unitrl.rl.overrides import ConfigMixin
 from unitrl.rl.ppo import EmptyReplay, masked_mean, model_hidden_size, token_forward
 from unitrl.rl.rollout import Rollout, collect_rollouts
 from unitrl.tasks import Task
@@ -71,7 +71,7 @@ PRETRAIN_SEED_OFFSET = 1_000_000
 
 
 @dataclass
-class CodeRLConfig:
+class CodeRLConfig(ConfigMixin):
     """Settings of :class:`CodeRLTrainer` (see each field's comment)."""
 
     # --- what to train on ---------------------------------------------------------------------------------
@@ -131,23 +131,6 @@ class CodeRLConfig:
     checkpoint_every: int = 50
     #: Run directory: config, metrics and checkpoints go here.
     out: str = "runs/coderl"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict of every field."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CodeRLConfig:
-        """A validated config from a dict (values may be strings, as from the command line)."""
-        config = config_from_mapping(cls, data)
-        config.validate()
-        return config
-
-    def with_overrides(self, overrides: Iterable[str]) -> CodeRLConfig:
-        """A copy with ``key=value`` strings applied (parsed to each field's type), validated."""
-        data = self.to_dict()
-        data.update(parse_overrides(type(self), overrides))
-        return type(self).from_dict(data)
 
     def validate(self) -> None:
         """Reject out-of-range values with a one-line :class:`UnitrlError` naming the field."""

@@ -10,19 +10,19 @@ Nothing here imports torch: configs are parsed and validated before anything hea
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from unitrl.errors import UnitrlError
 from unitrl.rewards import DEFAULT_REWARD, REWARDS
 from unitrl.rl import overrides as overrides_lib
+from unitrl.rl.overrides import ConfigMixin
 
 
 @dataclass
-class ActorCriticConfig:
+class ActorCriticConfig(ConfigMixin):
     """Settings of :class:`unitrl.rl.actor_critic.ActorCriticTrainer` (see each field's comment)."""
 
     # --- what to train on ---------------------------------------------------------------------------------
@@ -94,25 +94,6 @@ class ActorCriticConfig:
     checkpoint_every: int = 50
     #: Run directory: config, metrics and checkpoints go here.
     out: str = "runs/actor_critic"
-
-    # --- (de)serialisation ----------------------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict of every field."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ActorCriticConfig:
-        """A validated config from a dict (e.g. a saved ``config.json``); unknown keys are an error."""
-        config = overrides_lib.config_from_mapping(cls, data)
-        config.validate()
-        return config
-
-    def with_overrides(self, overrides: Iterable[str]) -> ActorCriticConfig:
-        """A copy with ``key=value`` strings applied (values parsed to each field's type), validated."""
-        data = self.to_dict()
-        data.update(parse_overrides(overrides))
-        return ActorCriticConfig.from_dict(data)
 
     def validate(self) -> None:
         """Reject out-of-range values with a one-line :class:`UnitrlError` naming the field."""

@@ -32,8 +32,8 @@ from __future__ import annotations
 import copy
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,7 +44,7 @@ from unitrl.rl.actor_critic import STEP_SEED_STRIDE, completion_logprobs
 from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.loop import TrainingRun
 from unitrl.rl.lora import is_peft_model
-from unitrl.rl.overrides import config_from_mapping, parse_overrides
+from unitrl.rl.overrides import ConfigMixin
 from unitrl.rl.rollout import Rollout, collect_rollouts
 from unitrl.tasks import Task
 
@@ -53,7 +53,7 @@ SCALES = ("group", "batch", "none")
 
 
 @dataclass
-class GRPOConfig:
+class GRPOConfig(ConfigMixin):
     """Settings of :class:`GroupTrainer` with GRPO's defaults (see each field's comment)."""
 
     # --- what to train on ---------------------------------------------------------------------------------
@@ -119,23 +119,6 @@ class GRPOConfig:
     checkpoint_every: int = 50
     #: Run directory: config, metrics and checkpoints go here.
     out: str = "runs/grpo"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict of every field."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GRPOConfig:
-        """A validated config from a dict (values may be strings, as from the command line)."""
-        config = config_from_mapping(cls, data)
-        config.validate()
-        return config
-
-    def with_overrides(self, overrides: Iterable[str]) -> GRPOConfig:
-        """A copy with ``key=value`` strings applied (parsed to each field's type), validated."""
-        data = self.to_dict()
-        data.update(parse_overrides(type(self), overrides))
-        return type(self).from_dict(data)
 
     def validate(self) -> None:
         """Reject out-of-range values with a one-line :class:`UnitrlError` naming the field."""

@@ -11,8 +11,8 @@ import difflib
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
-from typing import Any
+from dataclasses import asdict, fields
+from typing import Any, Self
 
 from unitrl.errors import UnitrlError
 
@@ -107,3 +107,29 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
     except ValueError:
         raise UnitrlError(f"config: {key} must be {base.__name__}, got {value!r}") from None
     raise UnitrlError(f"config: field {key} has unsupported type {annotation}")  # pragma: no cover
+
+
+class ConfigMixin:
+    """``to_dict`` / ``from_dict`` / ``with_overrides`` for a flat trainer-config dataclass with a
+    ``validate()`` method (every algorithm's config shares them; fields and validation stay per algorithm)."""
+
+    def validate(self) -> None:  # pragma: no cover - each config defines its own checks
+        pass
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict of every field."""
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """A validated config from a dict (values may be strings, as from the command line, or JSON values
+        from a saved ``config.json``); unknown keys are a one-line error."""
+        config = config_from_mapping(cls, data)
+        config.validate()
+        return config
+
+    def with_overrides(self, overrides: Iterable[str]) -> Self:
+        """A copy with ``key=value`` strings applied (parsed to each field's type), validated."""
+        data = self.to_dict()
+        data.update(parse_overrides(type(self), overrides))
+        return type(self).from_dict(data)

@@ -39,8 +39,8 @@ from __future__ import annotations
 import copy
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -53,13 +53,13 @@ from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.critic import pad_sequences
 from unitrl.rl.loop import TrainingRun
 from unitrl.rl.lora import is_peft_model
-from unitrl.rl.overrides import config_from_mapping, parse_overrides
+from unitrl.rl.overrides import ConfigMixin
 from unitrl.rl.rollout import Rollout, collect_rollouts
 from unitrl.tasks import Task
 
 
 @dataclass
-class PPOConfig:
+class PPOConfig(ConfigMixin):
     """Settings of :class:`PPOTrainer` (see each field's comment)."""
 
     # --- what to train on ---------------------------------------------------------------------------------
@@ -131,23 +131,6 @@ class PPOConfig:
     checkpoint_every: int = 50
     #: Run directory: config, metrics and checkpoints go here.
     out: str = "runs/ppo"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict of every field."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PPOConfig:
-        """A validated config from a dict (values may be strings, as from the command line)."""
-        config = config_from_mapping(cls, data)
-        config.validate()
-        return config
-
-    def with_overrides(self, overrides: Iterable[str]) -> PPOConfig:
-        """A copy with ``key=value`` strings applied (parsed to each field's type), validated."""
-        data = self.to_dict()
-        data.update(parse_overrides(type(self), overrides))
-        return type(self).from_dict(data)
 
     def validate(self) -> None:
         """Reject out-of-range values with a one-line :class:`UnitrlError` naming the field."""
