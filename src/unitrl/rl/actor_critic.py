@@ -32,7 +32,6 @@ from typing import Any
 
 import torch
 
-from unitrl.errors import UnitrlError
 from unitrl.rewards import ExecutionReward
 from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.config import ActorCriticConfig
@@ -100,17 +99,7 @@ class ActorCriticTrainer(TrainingRun):
         tasks: Sequence[Task],
         reward: ExecutionReward,
     ) -> None:
-        config.validate()
-        if not tasks:
-            raise UnitrlError("no training tasks: give a task file or benchmark split with at least one task")
-        self.config = config
-        self.model = model
-        self.tokenizer = tokenizer
-        self.tasks = list(tasks)
-        self.reward = reward
-        self.device = next(model.parameters()).device
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.pad_id = int(pad) if pad is not None else 0
+        self.bind(config, model, tokenizer, tasks, reward)
 
         # The critic's initial weights depend only on the seed, without disturbing the global RNG.
         with torch.random.fork_rng(devices=[]):

@@ -220,17 +220,7 @@ class CodeRLTrainer(TrainingRun):
         tasks: Sequence[Task],
         reward: ExecutionReward,
     ) -> None:
-        config.validate()
-        if not tasks:
-            raise UnitrlError("no training tasks: give a task file or benchmark split with at least one task")
-        self.config = config
-        self.model = model
-        self.tokenizer = tokenizer
-        self.tasks = list(tasks)
-        self.reward = reward
-        self.device = next(model.parameters()).device
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.pad_id = int(pad) if pad is not None else 0
+        self.bind(config, model, tokenizer, tasks, reward)
 
         # The critic's features come from the initial policy (see the module docstring).
         self.features_from_base = is_peft_model(model)

@@ -7,9 +7,11 @@ A trainer provides ``config`` (with ``out``, ``steps``, ``checkpoint_every`` and
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from unitrl.errors import UnitrlError
 
 
 class TrainingRun:
@@ -17,6 +19,20 @@ class TrainingRun:
 
     config: Any
     step_count: int
+
+    def bind(self, config: Any, model: Any, tokenizer: Any, tasks: Sequence[Any], reward: Any) -> None:
+        """The set-up every trainer starts with: a validated config, the policy and its pad id, the tasks."""
+        config.validate()
+        if not tasks:
+            raise UnitrlError("no training tasks: give a task file or benchmark split with at least one task")
+        self.config = config
+        self.model = model
+        self.tokenizer = tokenizer
+        self.tasks = list(tasks)
+        self.reward = reward
+        self.device = next(model.parameters()).device
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = int(pad) if pad is not None else 0
 
     def step(self) -> dict[str, float]:  # pragma: no cover - every trainer defines it
         raise NotImplementedError
