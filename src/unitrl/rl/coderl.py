@@ -47,9 +47,9 @@ from torch import nn
 from unitrl.errors import UnitrlError
 from unitrl.rewards import REWARDS, ExecutionReward
 from unitrl.rl.actor_critic import STEP_SEED_STRIDE
+from unitrl.rl.config import RunConfig
 from unitrl.rl.loop import TrainingRun
 from unitrl.rl.lora import is_peft_model
-from unitrl.rl.overrides import ConfigMixin
 from unitrl.rl.ppo import EmptyReplay, masked_mean, model_hidden_size, token_forward
 from unitrl.rl.rollout import Rollout, collect_rollouts
 from unitrl.tasks import Task
@@ -71,18 +71,8 @@ PRETRAIN_SEED_OFFSET = 1_000_000
 
 
 @dataclass
-class CodeRLConfig(ConfigMixin):
+class CodeRLConfig(RunConfig):
     """Settings of :class:`CodeRLTrainer` (see each field's comment)."""
-
-    # --- what to train on ---------------------------------------------------------------------------------
-    #: Policy to start from: a model alias, checkpoint directory, ``.gguf`` file or hub id (``load_model``).
-    model: str = "qwen2.5-coder-0.5b-instruct"
-    #: Training tasks: comma-separated benchmark names (``mbpp``, ``mbpp:train``) or task JSONL files.
-    tasks: str = "mbpp"
-    #: Split of named benchmarks in ``tasks`` without their own ``:split`` (``train`` keeps MBPP test unseen).
-    split: str = "train"
-    #: Seeds everything random in a run: task order, sampling, critic initialisation.
-    seed: int = 0
 
     # --- the critic (trained first, then frozen) ----------------------------------------------------------
     #: Batches of ``prompts_per_step * k`` samples of the initial policy the critic is trained on.
@@ -97,38 +87,12 @@ class CodeRLConfig(ConfigMixin):
     # --- the policy loss ----------------------------------------------------------------------------------
     #: Weight of the cross-entropy on the tasks' reference solutions (0 = pure RL).
     mix_ce: float = 1.0
-    #: AdamW learning rate of the policy (full fine-tuning wants ~1e-6; LoRA adapters ~1e-5 to 1e-4).
-    learning_rate: float = 1e-6
-    #: Clip the policy gradient's global norm to this value (0 = no clipping).
-    max_grad_norm: float = 1.0
-    #: Training steps (one step = sample, score, one policy update; step 1 also trains the critic).
-    steps: int = 100
-
-    # --- sampling -----------------------------------------------------------------------------------------
-    #: Samples per prompt (>= 2: the baseline is the mean reward of the prompt's other samples).
-    k: int = 4
-    #: Prompts per step; a step's batch is ``prompts_per_step * k`` samples.
-    prompts_per_step: int = 8
-    #: Longest completion in tokens.
-    max_new_tokens: int = 512
-    #: Sampling temperature.
-    temperature: float = 1.0
-    #: Nucleus sampling threshold (1 = off).
-    top_p: float = 1.0
-    #: Sequences per generation batch (memory knob; samples do not depend on it for a fixed ``seed``).
-    generation_batch_size: int = 16
 
     # --- reward and execution -----------------------------------------------------------------------------
     #: Reward shape, one of :data:`unitrl.rewards.REWARDS` (CodeRL's own: ``coderl``).
     reward: str = "coderl"
-    #: Seconds one program may run against its tests during training.
-    executor_timeout: float = 5.0
-    #: Sandboxed executor workers (None = one per CPU core).
-    executor_workers: int | None = None
 
     # --- output -------------------------------------------------------------------------------------------
-    #: Save a checkpoint every this many steps (0 = only at the end).
-    checkpoint_every: int = 50
     #: Run directory: config, metrics and checkpoints go here.
     out: str = "runs/coderl"
 

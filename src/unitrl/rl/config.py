@@ -22,36 +22,25 @@ from unitrl.rl.overrides import ConfigMixin
 
 
 @dataclass
-class ActorCriticConfig(ConfigMixin):
-    """Settings of :class:`unitrl.rl.actor_critic.ActorCriticTrainer` (see each field's comment)."""
+class RunConfig(ConfigMixin):
+    """Settings every RL algorithm shares (policy, tasks, sampling, execution, output); each algorithm's
+    config subclasses it, adds its own fields and may change a default (``out``, ``reward``)."""
 
-    # --- what to train on ---------------------------------------------------------------------------------
     #: Policy to start from: a model alias, checkpoint directory, ``.gguf`` file or hub id (``load_model``).
     model: str = "qwen2.5-coder-0.5b-instruct"
     #: Training tasks: a benchmark name (``mbpp`` ...) or a task JSONL file (``load_benchmark``).
     tasks: str = "mbpp"
     #: Split of ``tasks`` to train on (``train`` keeps MBPP's test split unseen).
     split: str = "train"
-    #: Seeds everything random in a run: task order, sampling, replay draws, critic initialisation.
+    #: Seeds everything random in a run: task order, sampling, replay draws, critic/value-head initialisation.
     seed: int = 0
-
-    # --- optimisation -------------------------------------------------------------------------------------
     #: AdamW learning rate of the policy (full fine-tuning; small, because the policy is already good).
     learning_rate: float = 1e-6
-    #: Adam learning rate of the critic (a small MLP trained from scratch: a much larger rate than the policy).
-    critic_learning_rate: float = 1e-3
-    #: Training steps (one step = sample, score, one policy update, one critic update).
+    #: Training steps (one step = sample, score, update the policy and any critic).
     steps: int = 100
-    #: Micro-batches per step: the batch is split into this many forward/backward passes whose gradients are
-    #: summed before the single optimiser step (same update, less memory).
-    grad_accumulation: int = 1
     #: Clip the policy gradient's global norm to this value (0 = no clipping).
     max_grad_norm: float = 1.0
-    #: Weight of the KL penalty to a frozen copy of the initial policy (0 = off, and no copy is kept).
-    kl_coef: float = 0.0
-
-    # --- sampling -----------------------------------------------------------------------------------------
-    #: Samples per prompt (k); more samples per task give the critic and the update more signal per prompt.
+    #: Samples per prompt (k); more samples per task give the update (and baselines) more signal per prompt.
     k: int = 4
     #: Tasks (prompts) drawn per step; a step's fresh batch is ``prompts_per_step * k`` samples.
     prompts_per_step: int = 8
@@ -63,6 +52,31 @@ class ActorCriticConfig(ConfigMixin):
     top_p: float = 1.0
     #: Sequences per generation batch (memory knob; does not change the samples when ``seed`` is fixed).
     generation_batch_size: int = 16
+    #: Reward shape, one of :data:`unitrl.rewards.REWARDS`.
+    reward: str = DEFAULT_REWARD
+    #: Seconds one program may run against its tests during training (shorter than evaluation: a stuck
+    #: program only costs throughput).
+    executor_timeout: float = 5.0
+    #: Sandboxed executor workers (None = one per CPU core).
+    executor_workers: int | None = None
+    #: Save a checkpoint every this many steps (0 = only at the end).
+    checkpoint_every: int = 50
+    #: Run directory: config, metrics and checkpoints go here.
+    out: str = "runs/train"
+
+
+@dataclass
+class ActorCriticConfig(RunConfig):
+    """Settings of :class:`unitrl.rl.actor_critic.ActorCriticTrainer` (see each field's comment)."""
+
+    # --- optimisation -------------------------------------------------------------------------------------
+    #: Adam learning rate of the critic (a small MLP trained from scratch: a much larger rate than the policy).
+    critic_learning_rate: float = 1e-3
+    #: Micro-batches per step: the batch is split into this many forward/backward passes whose gradients are
+    #: summed before the single optimiser step (same update, less memory).
+    grad_accumulation: int = 1
+    #: Weight of the KL penalty to a frozen copy of the initial policy (0 = off, and no copy is kept).
+    kl_coef: float = 0.0
 
     # --- replay -------------------------------------------------------------------------------------------
     #: Fraction of each training batch replayed from the buffer (0 = on-policy only; must be < 1).  Fresh
@@ -80,18 +94,7 @@ class ActorCriticConfig(ConfigMixin):
     #: ``ActorCriticTrainer.pretrain_critic``, then freeze).  Default: trained in sync with the policy.
     critic_frozen: bool = False
 
-    # --- reward and execution -----------------------------------------------------------------------------
-    #: Reward shape, one of :data:`unitrl.rewards.REWARDS`.
-    reward: str = DEFAULT_REWARD
-    #: Seconds one program may run against its tests during training (shorter than evaluation: a stuck
-    #: program only costs throughput).
-    executor_timeout: float = 5.0
-    #: Sandboxed executor workers (None = one per CPU core).
-    executor_workers: int | None = None
-
     # --- output -------------------------------------------------------------------------------------------
-    #: Save a checkpoint every this many steps (0 = only at the end).
-    checkpoint_every: int = 50
     #: Run directory: config, metrics and checkpoints go here.
     out: str = "runs/actor_critic"
 

@@ -39,12 +39,12 @@ from typing import Any
 import torch
 
 from unitrl.errors import UnitrlError
-from unitrl.rewards import DEFAULT_REWARD, REWARDS, ExecutionReward
+from unitrl.rewards import REWARDS, ExecutionReward
 from unitrl.rl.actor_critic import STEP_SEED_STRIDE, completion_logprobs
 from unitrl.rl.buffer import ReplayBuffer
+from unitrl.rl.config import RunConfig
 from unitrl.rl.loop import TrainingRun
 from unitrl.rl.lora import is_peft_model
-from unitrl.rl.overrides import ConfigMixin
 from unitrl.rl.rollout import Rollout, collect_rollouts
 from unitrl.tasks import Task
 
@@ -53,18 +53,8 @@ SCALES = ("group", "batch", "none")
 
 
 @dataclass
-class GRPOConfig(ConfigMixin):
+class GRPOConfig(RunConfig):
     """Settings of :class:`GroupTrainer` with GRPO's defaults (see each field's comment)."""
-
-    # --- what to train on ---------------------------------------------------------------------------------
-    #: Policy to start from: a model alias, checkpoint directory, ``.gguf`` file or hub id (``load_model``).
-    model: str = "qwen2.5-coder-0.5b-instruct"
-    #: Training tasks: comma-separated benchmark names (``mbpp``, ``mbpp:train``) or task JSONL files.
-    tasks: str = "mbpp"
-    #: Split of named benchmarks in ``tasks`` without their own ``:split`` (``train`` keeps MBPP test unseen).
-    split: str = "train"
-    #: Seeds everything random in a run: task order and sampling.
-    seed: int = 0
 
     # --- the estimator ------------------------------------------------------------------------------------
     #: Baseline of each sample: ``group`` = mean of its prompt's k rewards (GRPO), ``loo`` = mean of the other
@@ -81,42 +71,12 @@ class GRPOConfig(ConfigMixin):
     length_normalize: bool = False
 
     # --- optimisation -------------------------------------------------------------------------------------
-    #: AdamW learning rate (full fine-tuning wants ~1e-6; LoRA adapters ~1e-5 to 1e-4).
-    learning_rate: float = 1e-6
-    #: Training steps (one step = sample, score, one policy update).
-    steps: int = 100
     #: Micro-batches per step whose gradients are summed before the single optimiser step (memory knob).
     grad_accumulation: int = 1
-    #: Clip the gradient's global norm to this value (0 = no clipping).
-    max_grad_norm: float = 1.0
     #: Weight of the KL penalty to the initial policy (0 = off; no reference copy is kept).
     kl_coef: float = 0.0
 
-    # --- sampling -----------------------------------------------------------------------------------------
-    #: Samples per prompt (the group size; >= 2, since a baseline needs other samples).
-    k: int = 4
-    #: Prompts per step; a step's batch is ``prompts_per_step * k`` samples.
-    prompts_per_step: int = 8
-    #: Longest completion in tokens.
-    max_new_tokens: int = 512
-    #: Sampling temperature (must be > 0 in practice: greedy groups are identical and give no signal).
-    temperature: float = 1.0
-    #: Nucleus sampling threshold (1 = off).
-    top_p: float = 1.0
-    #: Sequences per generation batch (memory knob; samples do not depend on it for a fixed ``seed``).
-    generation_batch_size: int = 16
-
-    # --- reward and execution -----------------------------------------------------------------------------
-    #: Reward shape, one of :data:`unitrl.rewards.REWARDS`.
-    reward: str = DEFAULT_REWARD
-    #: Seconds one program may run against its tests during training.
-    executor_timeout: float = 5.0
-    #: Sandboxed executor workers (None = one per CPU core).
-    executor_workers: int | None = None
-
     # --- output -------------------------------------------------------------------------------------------
-    #: Save a checkpoint every this many steps (0 = only at the end).
-    checkpoint_every: int = 50
     #: Run directory: config, metrics and checkpoints go here.
     out: str = "runs/grpo"
 

@@ -47,30 +47,20 @@ import torch
 from torch import nn
 
 from unitrl.errors import UnitrlError
-from unitrl.rewards import DEFAULT_REWARD, REWARDS, ExecutionReward
+from unitrl.rewards import REWARDS, ExecutionReward
 from unitrl.rl.actor_critic import STEP_SEED_STRIDE
 from unitrl.rl.buffer import ReplayBuffer
+from unitrl.rl.config import RunConfig
 from unitrl.rl.critic import pad_sequences
 from unitrl.rl.loop import TrainingRun
 from unitrl.rl.lora import is_peft_model
-from unitrl.rl.overrides import ConfigMixin
 from unitrl.rl.rollout import Rollout, collect_rollouts
 from unitrl.tasks import Task
 
 
 @dataclass
-class PPOConfig(ConfigMixin):
+class PPOConfig(RunConfig):
     """Settings of :class:`PPOTrainer` (see each field's comment)."""
-
-    # --- what to train on ---------------------------------------------------------------------------------
-    #: Policy to start from: a model alias, checkpoint directory, ``.gguf`` file or hub id (``load_model``).
-    model: str = "qwen2.5-coder-0.5b-instruct"
-    #: Training tasks: comma-separated benchmark names (``mbpp``, ``mbpp:train``) or task JSONL files.
-    tasks: str = "mbpp"
-    #: Split of named benchmarks in ``tasks`` without their own ``:split`` (``train`` keeps MBPP test unseen).
-    split: str = "train"
-    #: Seeds everything random in a run: task order, sampling, minibatch order, value-head initialisation.
-    seed: int = 0
 
     # --- the estimator ------------------------------------------------------------------------------------
     #: Discount per token.  1 (the usual choice for LM RL): the test verdict at the end counts fully for every
@@ -89,8 +79,6 @@ class PPOConfig(ConfigMixin):
     clip_range_value: float = 0.2
 
     # --- optimisation -------------------------------------------------------------------------------------
-    #: AdamW learning rate of the policy (full fine-tuning wants ~1e-6; LoRA adapters ~1e-5 to 1e-4).
-    learning_rate: float = 1e-6
     #: Adam learning rate of the value head (a small MLP trained from scratch: much larger than the policy's).
     value_learning_rate: float = 1e-4
     #: Width of the value head's hidden layer.
@@ -99,36 +87,8 @@ class PPOConfig(ConfigMixin):
     ppo_epochs: int = 2
     #: Minibatches per pass; each is one optimiser step of policy and value head (also the memory knob).
     num_minibatches: int = 2
-    #: Clip the policy gradient's global norm to this value (0 = no clipping).
-    max_grad_norm: float = 1.0
-    #: Training steps (one step = sample, score, ``ppo_epochs * num_minibatches`` updates).
-    steps: int = 100
-
-    # --- sampling -----------------------------------------------------------------------------------------
-    #: Samples per prompt.
-    k: int = 4
-    #: Prompts per step; a step's batch is ``prompts_per_step * k`` samples.
-    prompts_per_step: int = 8
-    #: Longest completion in tokens.
-    max_new_tokens: int = 512
-    #: Sampling temperature (the log-probs are of the unscaled model: keep 1 for exact on-policy ratios).
-    temperature: float = 1.0
-    #: Nucleus sampling threshold (1 = off).
-    top_p: float = 1.0
-    #: Sequences per generation batch (memory knob; samples do not depend on it for a fixed ``seed``).
-    generation_batch_size: int = 16
-
-    # --- reward and execution -----------------------------------------------------------------------------
-    #: Reward shape, one of :data:`unitrl.rewards.REWARDS`.
-    reward: str = DEFAULT_REWARD
-    #: Seconds one program may run against its tests during training.
-    executor_timeout: float = 5.0
-    #: Sandboxed executor workers (None = one per CPU core).
-    executor_workers: int | None = None
 
     # --- output -------------------------------------------------------------------------------------------
-    #: Save a checkpoint every this many steps (0 = only at the end).
-    checkpoint_every: int = 50
     #: Run directory: config, metrics and checkpoints go here.
     out: str = "runs/ppo"
 
