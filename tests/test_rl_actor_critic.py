@@ -14,6 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tests.rl_support import params_of, same_params  # noqa: E402
 from unitrl.errors import UnitrlError  # noqa: E402
 from unitrl.execution import ExecutionConfig, Executor  # noqa: E402
 from unitrl.models import build_tiny_model, load_model  # noqa: E402
@@ -23,6 +24,9 @@ from unitrl.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkp
 from unitrl.rl.config import ActorCriticConfig, parse_overrides  # noqa: E402
 from unitrl.rl.rollout import Rollout, collect_rollouts  # noqa: E402
 from unitrl.tasks import Task  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 TASKS = [
     Task(
@@ -47,20 +51,6 @@ TASKS = [
         reference="def is_even(n):\n    return n % 2 == 0\n",
     ),
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest single-threaded, and one thread keeps CPU float sums reproducible."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "chat", chat=True)
 
 
 @pytest.fixture
@@ -108,14 +98,6 @@ def hand_rollouts(tokenizer, rewards: list[float]) -> list[Rollout]:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         out.append(Rollout("toy/add", prompt, prompt_ids, ids, text, text, r))
     return out
-
-
-def params_of(module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def same_params(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def zero_critic(trainer: ActorCriticTrainer) -> None:

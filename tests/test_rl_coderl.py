@@ -15,10 +15,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tests.rl_support import params_of, same_params  # noqa: E402
 from unitrl.errors import UnitrlError  # noqa: E402
 from unitrl.execution import ExecutionConfig, Executor  # noqa: E402
 from unitrl.execution.types import SampleResult  # noqa: E402
-from unitrl.models import build_tiny_model, load_model  # noqa: E402
+from unitrl.models import load_model  # noqa: E402
 from unitrl.rewards import ExecutionReward  # noqa: E402
 from unitrl.rl.build import build_trainer, config_class, resolve_settings  # noqa: E402
 from unitrl.rl.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
@@ -32,6 +33,9 @@ from unitrl.rl.coderl import (  # noqa: E402
 )
 from unitrl.rl.rollout import Rollout  # noqa: E402
 from unitrl.tasks import Task, write_tasks  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 TASKS = [
     Task(
@@ -60,19 +64,6 @@ def four_way_extract(completion: str, task: Task) -> str:
     ][len(completion) % 4]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "chat", chat=True)
-
-
 @pytest.fixture(scope="module")
 def reward():
     with Executor(ExecutionConfig(workers=1, timeout=4.0, test_timeout=2.0)) as ex:
@@ -93,14 +84,6 @@ def small_config(tmp_path, **overrides) -> CodeRLConfig:
     }
     base.update(overrides)
     return CodeRLConfig.from_dict(base)
-
-
-def params_of(module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def same_params(a, b) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def labelled_batch(tok) -> list[Rollout]:

@@ -15,9 +15,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tests.rl_support import TOY_TASKS, params_of, same_params, varied_extract  # noqa: E402
 from unitrl.errors import UnitrlError  # noqa: E402
 from unitrl.execution import ExecutionConfig, Executor  # noqa: E402
-from unitrl.models import build_tiny_model, load_model  # noqa: E402
+from unitrl.models import load_model  # noqa: E402
 from unitrl.rewards import ExecutionReward  # noqa: E402
 from unitrl.rl.build import (  # noqa: E402
     load_training_tasks,
@@ -29,51 +30,17 @@ from unitrl.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkp
 from unitrl.rl.grpo import GroupTrainer, GRPOConfig, RLOOConfig, group_advantages  # noqa: E402
 from unitrl.rl.lora import LoraSettings  # noqa: E402
 from unitrl.rl.rollout import Rollout  # noqa: E402
-from unitrl.tasks import Task, write_tasks  # noqa: E402
+from unitrl.tasks import write_tasks  # noqa: E402
 
-TASKS = [
-    Task(
-        "toy/add",
-        "Write a function add(a, b) that returns a + b.",
-        "add",
-        ["assert add(1, 2) == 3"],
-        reference="def add(a, b):\n    return a + b\n",
-    ),
-    Task(
-        "toy/neg",
-        "Write a function neg(x) that returns -x.",
-        "neg",
-        ["assert neg(1) == -1"],
-        reference="def neg(x):\n    return -x\n",
-    ),
-]
-
-
-def varied_extract(completion: str, task: Task) -> str:
-    """The reference for even-length completions, a wrong program otherwise: random weights then still give
-    groups with unequal rewards (deterministic for a fixed seed), so updates are never trivially zero."""
-    if len(completion) % 2 == 0:
-        return task.reference
-    return f"def {task.entry_point}(*args):\n    return None\n"
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "chat", chat=True)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def reward():
     with Executor(ExecutionConfig(workers=1, timeout=4.0, test_timeout=2.0)) as ex:
-        yield ExecutionReward(ex, {t.task_id: t for t in TASKS}, extract=varied_extract, reward="pass_all")
+        yield ExecutionReward(
+            ex, {t.task_id: t for t in TOY_TASKS}, extract=varied_extract, reward="pass_all"
+        )
 
 
 def small_config(tmp_path, cls=GRPOConfig, **overrides):
@@ -87,14 +54,6 @@ def small_config(tmp_path, cls=GRPOConfig, **overrides):
     }
     base.update(overrides)
     return cls.from_dict(base)
-
-
-def params_of(module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def same_params(a, b) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 # --- the estimators ----------------------------------------------------------------------------------------
@@ -188,7 +147,7 @@ def test_resolve_settings_layers_and_lora_keys(tmp_path):
 def test_task_specs(tmp_path):
     assert parse_task_specs("mbpp, humaneval:test", "train") == [("mbpp", "train"), ("humaneval", "test")]
     path = tmp_path / "t.jsonl"
-    write_tasks(path, TASKS)
+    write_tasks(path, TOY_TASKS)
     assert parse_task_specs(str(path), "train") == [(str(path), None)]
     assert [t.task_id for t in load_training_tasks(str(path))] == ["toy/add", "toy/neg"]
     with pytest.raises(UnitrlError, match="task id 'toy/add' is in both"):
@@ -204,7 +163,7 @@ def test_task_specs(tmp_path):
 @pytest.mark.parametrize("cls", [GRPOConfig, RLOOConfig])
 def test_steps_change_the_policy_with_finite_metrics(tiny_path, reward, tmp_path, cls):
     model, tok = load_model(str(tiny_path))
-    trainer = GroupTrainer(small_config(tmp_path, cls, kl_coef=0.1), model, tok, TASKS, reward)
+    trainer = GroupTrainer(small_config(tmp_path, cls, kl_coef=0.1), model, tok, TOY_TASKS, reward)
     before = params_of(model)
     m1, m2 = trainer.step(), trainer.step()
     for m in (m1, m2):
@@ -230,7 +189,7 @@ def hand_batch(tok) -> list[Rollout]:
 
 def test_update_moves_log_prob_with_the_advantage(tiny_path, reward, tmp_path):
     model, tok = load_model(str(tiny_path))
-    trainer = GroupTrainer(small_config(tmp_path, learning_rate=1e-2), model, tok, TASKS, reward)
+    trainer = GroupTrainer(small_config(tmp_path, learning_rate=1e-2), model, tok, TOY_TASKS, reward)
     batch = hand_batch(tok)
 
     def logp(r):
@@ -245,20 +204,20 @@ def test_update_moves_log_prob_with_the_advantage(tiny_path, reward, tmp_path):
 
 def test_resume_reproduces_the_next_step(tiny_path, reward, tmp_path):
     config = small_config(tmp_path, RLOOConfig, kl_coef=0.05)
-    a = GroupTrainer(config, *load_model(str(tiny_path)), TASKS, reward)
+    a = GroupTrainer(config, *load_model(str(tiny_path)), TOY_TASKS, reward)
     a.step()
     checkpoint = save_checkpoint(a, tmp_path / "ckpts" / "step-000001")
     assert latest_checkpoint(tmp_path / "ckpts") == checkpoint  # the shared layout: found like any run's
     expected = a.step()
 
-    b = GroupTrainer(config, *load_model(str(tiny_path)), TASKS, reward)
+    b = GroupTrainer(config, *load_model(str(tiny_path)), TOY_TASKS, reward)
     load_checkpoint(b, checkpoint)
     assert b.step_count == 1
     assert b.step() == expected
     assert same_params(params_of(a.model), params_of(b.model))
 
     other = GroupTrainer(
-        small_config(tmp_path, GRPOConfig, kl_coef=0.05), *load_model(str(tiny_path)), TASKS, reward
+        small_config(tmp_path, GRPOConfig, kl_coef=0.05), *load_model(str(tiny_path)), TOY_TASKS, reward
     )
     with pytest.raises(UnitrlError, match="other settings"):
         load_checkpoint(other, checkpoint)
@@ -266,7 +225,7 @@ def test_resume_reproduces_the_next_step(tiny_path, reward, tmp_path):
 
 def test_train_writes_metrics_and_checkpoints(tiny_path, reward, tmp_path):
     config = small_config(tmp_path, steps=2, checkpoint_every=1, max_new_tokens=6, k=2)
-    trainer = GroupTrainer(config, *load_model(str(tiny_path)), TASKS, reward)
+    trainer = GroupTrainer(config, *load_model(str(tiny_path)), TOY_TASKS, reward)
     seen = []
     assert len(trainer.train(on_step=seen.append)) == 2 and len(seen) == 2
     out = tmp_path / "run"
@@ -292,7 +251,7 @@ def test_lora_trains_only_adapters_and_merges(tiny_path, reward, tmp_path):
     lora_before = {n: p.detach().clone() for n, p in wrapped.named_parameters() if p.requires_grad}
 
     # kl_coef > 0: the reference is the base with adapters disabled (no copy)
-    trainer = GroupTrainer(small_config(tmp_path, kl_coef=0.1, k=2), wrapped, tok, TASKS, reward)
+    trainer = GroupTrainer(small_config(tmp_path, kl_coef=0.1, k=2), wrapped, tok, TOY_TASKS, reward)
     assert trainer.reference is None and trainer.reference_is_base
     m1 = trainer.step()
     assert m1["kl"] == pytest.approx(0.0, abs=1e-6)  # lora_B starts at zero: policy == base
@@ -327,7 +286,7 @@ def test_lora_checkpoint_holds_only_adapters_and_resumes_exactly(tiny_path, rewa
     def lora_trainer():
         model, tok = load_model(str(tiny_path))
         return GroupTrainer(
-            small_config(tmp_path), apply_lora(model, LoraSettings(r=4, alpha=8)), tok, TASKS, reward
+            small_config(tmp_path), apply_lora(model, LoraSettings(r=4, alpha=8)), tok, TOY_TASKS, reward
         )
 
     a = lora_trainer()

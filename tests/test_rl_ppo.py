@@ -15,9 +15,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from tests.rl_support import TOY_TASKS, params_of, same_params, varied_extract  # noqa: E402
 from unitrl.errors import UnitrlError  # noqa: E402
 from unitrl.execution import ExecutionConfig, Executor  # noqa: E402
-from unitrl.models import build_tiny_model, load_model  # noqa: E402
+from unitrl.models import load_model  # noqa: E402
 from unitrl.rewards import ExecutionReward  # noqa: E402
 from unitrl.rl.build import build_trainer, config_class, resolve_settings  # noqa: E402
 from unitrl.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
@@ -29,49 +30,17 @@ from unitrl.rl.ppo import (  # noqa: E402
     gae,
     whiten,
 )
-from unitrl.tasks import Task, write_tasks  # noqa: E402
+from unitrl.tasks import write_tasks  # noqa: E402
 
-TASKS = [
-    Task(
-        "toy/add",
-        "Write a function add(a, b) that returns a + b.",
-        "add",
-        ["assert add(1, 2) == 3"],
-        reference="def add(a, b):\n    return a + b\n",
-    ),
-    Task(
-        "toy/neg",
-        "Write a function neg(x) that returns -x.",
-        "neg",
-        ["assert neg(1) == -1"],
-        reference="def neg(x):\n    return -x\n",
-    ),
-]
-
-
-def varied_extract(completion: str, task: Task) -> str:
-    if len(completion) % 2 == 0:
-        return task.reference
-    return f"def {task.entry_point}(*args):\n    return None\n"
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "chat", chat=True)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def reward():
     with Executor(ExecutionConfig(workers=1, timeout=4.0, test_timeout=2.0)) as ex:
-        yield ExecutionReward(ex, {t.task_id: t for t in TASKS}, extract=varied_extract, reward="pass_all")
+        yield ExecutionReward(
+            ex, {t.task_id: t for t in TOY_TASKS}, extract=varied_extract, reward="pass_all"
+        )
 
 
 def small_config(tmp_path, **overrides) -> PPOConfig:
@@ -88,14 +57,6 @@ def small_config(tmp_path, **overrides) -> PPOConfig:
     }
     base.update(overrides)
     return PPOConfig.from_dict(base)
-
-
-def params_of(module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def same_params(a, b) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 # --- the estimator and losses by hand -----------------------------------------------------------------------
@@ -183,7 +144,7 @@ def test_config_and_registration():
 
 def test_steps_change_the_policy_with_finite_metrics(tiny_path, reward, tmp_path):
     model, tok = load_model(str(tiny_path))
-    trainer = build_trainer(small_config(tmp_path), model, tok, TASKS, reward)
+    trainer = build_trainer(small_config(tmp_path), model, tok, TOY_TASKS, reward)
     assert isinstance(trainer, PPOTrainer)
     before, head_before = params_of(model), params_of(trainer.value_head)
     m1, m2 = trainer.step(), trainer.step()
@@ -201,20 +162,20 @@ def test_steps_change_the_policy_with_finite_metrics(tiny_path, reward, tmp_path
 
 def test_resume_reproduces_the_next_step(tiny_path, reward, tmp_path):
     config = small_config(tmp_path)
-    a = PPOTrainer(config, *load_model(str(tiny_path)), TASKS, reward)
+    a = PPOTrainer(config, *load_model(str(tiny_path)), TOY_TASKS, reward)
     a.step()
     checkpoint = save_checkpoint(a, tmp_path / "ckpts" / "step-000001")
     assert latest_checkpoint(tmp_path / "ckpts") == checkpoint
     expected = a.step()
 
-    b = PPOTrainer(config, *load_model(str(tiny_path)), TASKS, reward)
+    b = PPOTrainer(config, *load_model(str(tiny_path)), TOY_TASKS, reward)
     load_checkpoint(b, checkpoint)
     assert b.step_count == 1
     assert b.step() == expected
     assert same_params(params_of(a.model), params_of(b.model))
     assert same_params(params_of(a.value_head), params_of(b.value_head))
 
-    other = PPOTrainer(small_config(tmp_path, clip_range=0.3), *load_model(str(tiny_path)), TASKS, reward)
+    other = PPOTrainer(small_config(tmp_path, clip_range=0.3), *load_model(str(tiny_path)), TOY_TASKS, reward)
     with pytest.raises(UnitrlError, match="other settings"):
         load_checkpoint(other, checkpoint)
 
@@ -226,7 +187,7 @@ def test_lora_uses_the_base_as_reference(tiny_path, reward, tmp_path):
     wrapped = apply_lora(load_model(str(tiny_path))[0], LoraSettings(r=4, alpha=8))
     tok = load_model(str(tiny_path))[1]
     base_before = {n: p.detach().clone() for n, p in wrapped.named_parameters() if not p.requires_grad}
-    trainer = PPOTrainer(small_config(tmp_path, k=2, ppo_epochs=1), wrapped, tok, TASKS, reward)
+    trainer = PPOTrainer(small_config(tmp_path, k=2, ppo_epochs=1), wrapped, tok, TOY_TASKS, reward)
     assert trainer.reference is None and trainer.reference_is_base
     m = trainer.step()
     assert m["kl"] == pytest.approx(0.0, abs=1e-5) and math.isfinite(m["loss"])
@@ -239,6 +200,8 @@ def test_lora_uses_the_base_as_reference(tiny_path, reward, tmp_path):
 RUNNER = """
 import sys
 from unitrl.cli import app, main, train
+
+
 if not any(c.name == "train" for c in app.registered_commands):
     train.register(app)
 sys.argv = ["unitrl", *sys.argv[1:]]
@@ -248,7 +211,7 @@ main()
 
 def test_cli_ppo_run_writes_metrics_and_a_loadable_policy(tiny_path, tmp_path):
     tasks = tmp_path / "tasks.jsonl"
-    write_tasks(tasks, TASKS)
+    write_tasks(tasks, TOY_TASKS)
     out = tmp_path / "ppo"
     args = ["train", "--no-progress", "--threads", "1", "--algo", "ppo", "--model", str(tiny_path)]
     args += ["--tasks", str(tasks), "--out", str(out), "--steps", "1", "k=2", "prompts_per_step=2"]

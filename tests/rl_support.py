@@ -1,0 +1,46 @@
+"""Shared pieces of the RL trainer tests: toy tasks, an extraction that varies rewards, parameter snapshots.
+
+The fixtures they use (``tiny_path``, ``one_torch_thread``) live in ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from unitrl.tasks import Task  # noqa: E402
+
+#: Two trivial tasks; random tiny models never solve them, so tests pick programs with ``varied_extract``.
+TOY_TASKS = [
+    Task(
+        "toy/add",
+        "Write a function add(a, b) that returns a + b.",
+        "add",
+        ["assert add(1, 2) == 3"],
+        reference="def add(a, b):\n    return a + b\n",
+    ),
+    Task(
+        "toy/neg",
+        "Write a function neg(x) that returns -x.",
+        "neg",
+        ["assert neg(1) == -1"],
+        reference="def neg(x):\n    return -x\n",
+    ),
+]
+
+
+def varied_extract(completion: str, task: Task) -> str:
+    """The reference for even-length completions, a wrong program otherwise: random weights then still give
+    groups with unequal rewards (deterministic for a fixed seed), so updates are never trivially zero."""
+    if len(completion) % 2 == 0:
+        return task.reference
+    return f"def {task.entry_point}(*args):\n    return None\n"
+
+
+def params_of(module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def same_params(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
