@@ -22,8 +22,9 @@ from unitrl.rewards import ExecutionReward  # noqa: E402
 from unitrl.rl.actor_critic import ActorCriticTrainer, completion_logprobs  # noqa: E402
 from unitrl.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
 from unitrl.rl.config import ActorCriticConfig, parse_overrides  # noqa: E402
+from unitrl.rl.loop import EVALS_FILE, read_evals  # noqa: E402
 from unitrl.rl.rollout import Rollout, collect_rollouts  # noqa: E402
-from unitrl.tasks import Task  # noqa: E402
+from unitrl.tasks import Task, write_tasks  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -288,14 +289,27 @@ def test_steps_update_policy_critic_and_buffer(policy, reward, tmp_path):
     assert trainer.reference is not None and same_params(policy_before, params_of(trainer.reference))
 
 
-def test_frozen_critic_is_never_updated(policy, reward, tmp_path):
+def test_frozen_critic_is_pretrained_then_never_updated(policy, reward, tmp_path):
     model, tok = policy
-    trainer = ActorCriticTrainer(small_config(tmp_path, critic_frozen=True), model, tok, TASKS, reward)
-    critic_before, policy_before = params_of(trainer.critic), params_of(model)
+    config = small_config(tmp_path, critic_frozen=True, critic_pretrain_batches=1, critic_pretrain_epochs=5)
+    trainer = ActorCriticTrainer(config, model, tok, TASKS, reward)
+    critic_init = params_of(trainer.critic)
+    first = trainer.step()  # pretrains on one batch of the initial policy, then one policy step
+    assert first["critic_pretrain_samples"] == config.prompts_per_step * config.k
+    assert first["critic_pretrain_loss_last"] <= first["critic_pretrain_loss_first"]
+    critic_pretrained = params_of(trainer.critic)
+    assert not same_params(critic_init, critic_pretrained)
+    policy_before = params_of(model)
     metrics = trainer.step()
+    assert "critic_pretrain_samples" not in metrics  # only in step 1
     assert torch.isfinite(torch.tensor(metrics["critic_error"]))
-    assert same_params(critic_before, params_of(trainer.critic))
+    assert same_params(critic_pretrained, params_of(trainer.critic))
     assert not same_params(policy_before, params_of(model))
+
+
+def test_frozen_critic_without_pretraining_is_refused(tmp_path):
+    with pytest.raises(UnitrlError, match="critic_pretrain_batches"):
+        small_config(tmp_path, critic_frozen=True).validate()
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------
@@ -342,6 +356,76 @@ def test_train_writes_metrics_and_checkpoints(policy, reward, tmp_path):
     assert json.loads((out / "config.json").read_text())["steps"] == 2
     assert latest_checkpoint(out / "checkpoints") == out / "checkpoints" / "step-000002"
     assert trainer.train() == []  # already done: nothing more to run
+
+
+def test_train_logs_speed_and_heldout_evaluations(policy, reward, tmp_path):
+    model, tok = policy
+    heldout = [
+        Task(
+            "held/neg",
+            "Write neg(x) returning -x.",
+            "neg",
+            ["assert neg(2) == -2"],
+            reference="def neg(x):\n    return -x",
+        ),
+        Task(
+            "held/sq",
+            "Write sq(x) returning x*x.",
+            "sq",
+            ["assert sq(3) == 9"],
+            reference="def sq(x):\n    return x * x",
+        ),
+    ]
+    write_tasks(tmp_path / "heldout.jsonl", heldout)
+    config = small_config(
+        tmp_path,
+        steps=3,
+        eval_every=2,
+        eval_tasks=str(tmp_path / "heldout.jsonl"),
+        eval_split="",
+        max_new_tokens=6,
+    )
+    trainer = ActorCriticTrainer(config, model, tok, TASKS, reward)
+    history = trainer.train()
+    assert all(m["tokens_per_s"] > 0 and m["exec_per_s"] > 0 and m["step_seconds"] > 0 for m in history)
+    # before the first step, every eval_every steps, and at the end
+    assert [("heldout_pass@1" in m) for m in history] == [False, True, True]
+    evals = read_evals(tmp_path / "run" / EVALS_FILE)
+    assert [e["step"] for e in evals] == [0, 2, 3]
+    assert all(e["n_tasks"] == 2 and 0 <= e["passed"] <= 2 and e["pass@1"] == e["passed"] / 2 for e in evals)
+    assert history[1]["heldout_pass@1"] == evals[1]["pass@1"]
+
+
+def test_heldout_tasks_must_not_overlap_training_tasks(policy, reward, tmp_path):
+    model, tok = policy
+    write_tasks(tmp_path / "same.jsonl", TASKS)
+    config = small_config(tmp_path, eval_every=1, eval_tasks=str(tmp_path / "same.jsonl"), eval_split="")
+    trainer = ActorCriticTrainer(config, model, tok, TASKS, reward)
+    with pytest.raises(UnitrlError, match="also training tasks"):
+        trainer.train()
+
+
+def test_evaluation_does_not_change_the_next_step(tiny_path, reward, tmp_path):
+    write_tasks(
+        tmp_path / "heldout.jsonl",
+        [Task("held/one", "Write one() returning 1.", "one", ["assert one() == 1"])],
+    )
+    results = []
+    for every in (0, 1):
+        model, tok = load_model(str(tiny_path))
+        config = small_config(
+            tmp_path,
+            steps=2,
+            eval_every=every,
+            eval_tasks=str(tmp_path / "heldout.jsonl"),
+            eval_split="",
+            out=str(tmp_path / f"run{every}"),
+        )
+        trainer = ActorCriticTrainer(config, model, tok, TASKS, reward)
+        results.append(
+            [{k: v for k, v in m.items() if k in ("reward_mean", "loss")} for m in trainer.train()]
+        )
+    assert results[0] == results[1]
 
 
 def test_importing_unitrl_rl_does_not_import_torch():

@@ -137,8 +137,15 @@ def run_train(
     threads: int | None = None,
     progress: bool = True,
     log: Any = None,
+    export: bool = True,
 ) -> dict[str, Any]:
-    """The body of ``unitrl train`` for already-resolved settings; returns a small summary dict."""
+    """The body of ``unitrl train`` for already-resolved settings; returns a summary dict.
+
+    The summary holds ``steps``, ``last`` (the last step's metrics), ``policy`` (the exported directory, or
+    ``None`` with ``export=False``) and ``trainer`` and ``tokenizer`` -- the trained policy in memory, for a
+    caller that evaluates it straight away (``benchmarks/rl_compare.py``: a LoRA policy evaluated unmerged
+    keeps its adapters in float32 even over bfloat16 base weights, where a merge would round small updates).
+    """
     from rich.console import Console
 
     console = log or Console(stderr=True, soft_wrap=True, highlight=False)
@@ -150,6 +157,7 @@ def run_train(
 
     from unitrl.rl.build import build_executor, build_policy, build_reward, build_trainer, load_training_tasks
     from unitrl.rl.logging import RunLogger, truncate_metrics
+    from unitrl.rl.loop import EVALS_FILE
     from unitrl.rl.lora import is_peft_model, merge_and_save, save_policy, trainable_parameter_count
 
     if threads is not None:
@@ -173,11 +181,13 @@ def run_train(
         if resume and checkpoint is None:
             resume_step = 0  # killed before its first checkpoint: start over, dropping what it logged
             truncate_metrics(out / "metrics.jsonl", 0)
+            truncate_metrics(out / EVALS_FILE, 0)
             console.print(f"note: no checkpoint in {out / 'checkpoints'} yet; starting from step 0")
         if checkpoint is not None:
             trainer.load_checkpoint(checkpoint)
             resume_step = trainer.step_count
             truncate_metrics(out / "metrics.jsonl", resume_step)
+            truncate_metrics(out / EVALS_FILE, resume_step)
             console.print(f"resuming from {checkpoint} (step {resume_step} of {config.steps})")
         # the trainer writes metrics.jsonl itself; the logger adds TensorBoard
         with RunLogger(out, jsonl=False, resume_step=resume_step) as logger:
@@ -185,17 +195,26 @@ def run_train(
                 console.print("note: tensorboard is not installed; metrics go to metrics.jsonl only")
             history = _train_with_progress(trainer, logger, console, progress)
 
+    last = history[-1] if history else {}
+    summary = {
+        "steps": trainer.step_count,
+        "last": last,
+        "policy": None,
+        "trainer": trainer,
+        "tokenizer": tokenizer,
+    }
+    if not export:
+        return summary
     policy_dir = out / "policy"
     if is_peft_model(trainer.model):
         merge_and_save(trainer.model, tokenizer, policy_dir, inplace=True)
     else:
         save_policy(trainer.model, tokenizer, policy_dir)
-    last = history[-1] if history else {}
     console.print(
         f"done: {trainer.step_count} steps; policy saved to {policy_dir} "
         f"(evaluate: unitrl eval --model {policy_dir} --benchmark mbpp)"
     )
-    return {"steps": trainer.step_count, "policy": str(policy_dir), "last": last}
+    return {**summary, "policy": str(policy_dir)}
 
 
 def _check_run_dir(out: Path, run_info: dict[str, Any], resume: bool) -> Path | None:
@@ -229,9 +248,11 @@ def _train_with_progress(trainer: Any, logger: Any, console: Any, progress: bool
     total = trainer.config.steps
 
     def line(m: dict[str, float]) -> str:
+        heldout = f"  held-out pass@1 {m['heldout_pass@1']:.3f}" if "heldout_pass@1" in m else ""
         return (
             f"step {int(m['step'])}/{total}  reward {m['reward_mean']:.3f}  pass {m['pass_rate']:.2f}  "
-            f"loss {m['loss']:.4g}  kl {m['kl']:.3g}  grad {m['grad_norm']:.3g}"
+            f"loss {m['loss']:.4g}  kl {m['kl']:.3g}  grad {m['grad_norm']:.3g}  "
+            f"{m.get('tokens_per_s', 0):.0f} tok/s  {m.get('step_seconds', 0):.0f} s{heldout}"
         )
 
     if not progress:

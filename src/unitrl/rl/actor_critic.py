@@ -36,13 +36,9 @@ from unitrl.rewards import ExecutionReward
 from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.config import ActorCriticConfig
 from unitrl.rl.critic import Critic, critic_regression_step, mean_pool, pad_sequences, policy_features
-from unitrl.rl.loop import TrainingRun
-from unitrl.rl.rollout import Rollout, collect_rollouts
+from unitrl.rl.loop import PRETRAIN_SEED_OFFSET, STEP_SEED_STRIDE, TrainingRun
+from unitrl.rl.rollout import Rollout
 from unitrl.tasks import Task
-
-#: Spacing of per-step sampling seeds: ``sample_completions`` reseeds each generation batch with
-#: ``seed + batch_index``, so steps must be further apart than a step has generation batches.
-STEP_SEED_STRIDE = 1009
 
 
 def completion_logprobs(
@@ -130,20 +126,13 @@ class ActorCriticTrainer(TrainingRun):
         """
         cfg = self.config
 
+        # 0. (first step only, when configured) fit the critic to the initial policy's samples
+        extra: dict[str, float] = {}
+        if cfg.critic_pretrain_batches and self.step_count == 0:
+            extra = self.pretrain_critic_on_policy()
+
         # 1. fresh rollouts from the current policy
-        tasks = self.rng.sample(self.tasks, min(cfg.prompts_per_step, len(self.tasks)))
-        fresh = collect_rollouts(
-            self.model,
-            self.tokenizer,
-            tasks,
-            self.reward,
-            k=cfg.k,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens,
-            batch_size=cfg.generation_batch_size,
-            seed=cfg.seed + STEP_SEED_STRIDE * self.step_count,
-        )
+        fresh = self.sample_batch()
 
         # 2. replayed rollouts from earlier steps (drawn before this step's samples are added)
         replayed = self.replay(len(fresh))
@@ -171,6 +160,7 @@ class ActorCriticTrainer(TrainingRun):
             "buffer_size": float(len(self.buffer)),
             "n_fresh": float(n),
             "n_replayed": float(len(replayed)),
+            **extra,
         }
 
     # --- the pieces -----------------------------------------------------------------------------------------
@@ -247,6 +237,24 @@ class ActorCriticTrainer(TrainingRun):
         return {
             "critic_loss": float(torch.nn.functional.mse_loss(predictions, rewards)),
             "critic_error": float((predictions - rewards).abs().mean()),
+        }
+
+    def pretrain_critic_on_policy(self) -> dict[str, float]:
+        """Sample ``critic_pretrain_batches`` batches of the initial policy and fit the critic to them.
+
+        Inside step 1, so every checkpoint holds the fitted critic and a resumed run never refits it.  The
+        samples do not update the policy and do not enter the replay buffer (they are not part of the
+        ``steps`` budget the algorithms are compared at; the metrics say how many there were).
+        """
+        cfg = self.config
+        samples: list[Rollout] = []
+        for b in range(cfg.critic_pretrain_batches):
+            samples += self.sample_batch(cfg.seed + STEP_SEED_STRIDE * (PRETRAIN_SEED_OFFSET + b))
+        history = self.pretrain_critic(samples, epochs=cfg.critic_pretrain_epochs)
+        return {
+            "critic_pretrain_samples": float(len(samples)),
+            "critic_pretrain_loss_first": history[0]["critic_loss"] if history else 0.0,
+            "critic_pretrain_loss_last": history[-1]["critic_loss"] if history else 0.0,
         }
 
     def pretrain_critic(self, rollouts: Sequence[Rollout], epochs: int = 100) -> list[dict[str, float]]:

@@ -35,7 +35,6 @@ a resumed run never pretrains again.
 from __future__ import annotations
 
 import copy
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,13 +44,12 @@ import torch
 from torch import nn
 
 from unitrl.errors import UnitrlError
-from unitrl.rewards import REWARDS, ExecutionReward
-from unitrl.rl.actor_critic import STEP_SEED_STRIDE
+from unitrl.rewards import ExecutionReward
 from unitrl.rl.config import RunConfig
-from unitrl.rl.loop import TrainingRun
+from unitrl.rl.loop import PRETRAIN_SEED_OFFSET, STEP_SEED_STRIDE, TrainingRun
 from unitrl.rl.lora import is_peft_model
 from unitrl.rl.ppo import EmptyReplay, masked_mean, model_hidden_size, token_forward
-from unitrl.rl.rollout import Rollout, collect_rollouts
+from unitrl.rl.rollout import Rollout
 from unitrl.tasks import Task
 
 #: Class index of each executor outcome: 0 compile error, 1 runtime error, 2 failed tests, 3 passed.
@@ -66,8 +64,6 @@ OUTCOME_CLASSES: dict[str, int] = {
 }
 #: Names of the classes, by index.
 CLASS_NAMES = ("compile_error", "runtime_error", "failed_tests", "passed")
-#: Offset of the critic's pretraining sampling seeds, far from every training step's seed.
-PRETRAIN_SEED_OFFSET = 1_000_000
 
 
 @dataclass
@@ -98,35 +94,12 @@ class CodeRLConfig(RunConfig):
 
     def validate(self) -> None:
         """Reject out-of-range values with a one-line :class:`UnitrlError` naming the field."""
-        for name in (
-            "steps",
-            "prompts_per_step",
-            "max_new_tokens",
-            "generation_batch_size",
-            "critic_pretrain_batches",
-            "critic_epochs",
-            "critic_hidden",
-        ):
-            if getattr(self, name) < 1:
-                raise UnitrlError(f"config: {name} must be >= 1, got {getattr(self, name)}")
+        super().validate()
         if self.k < 2:
             raise UnitrlError(f"config: k must be >= 2 (the baseline needs other samples), got {self.k}")
-        for name in ("learning_rate", "critic_learning_rate", "executor_timeout"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise UnitrlError(f"config: {name} must be a positive number, got {value}")
-        for name in ("max_grad_norm", "mix_ce", "temperature"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise UnitrlError(f"config: {name} must be >= 0, got {value}")
-        if not 0 < self.top_p <= 1:
-            raise UnitrlError(f"config: top_p must be in (0, 1], got {self.top_p}")
-        if self.checkpoint_every < 0:
-            raise UnitrlError(f"config: checkpoint_every must be >= 0, got {self.checkpoint_every}")
-        if self.executor_workers is not None and self.executor_workers < 1:
-            raise UnitrlError(f"config: executor_workers must be >= 1 or none, got {self.executor_workers}")
-        if self.reward not in REWARDS:
-            raise UnitrlError(f"config: unknown reward {self.reward!r}; choose one of: {', '.join(REWARDS)}")
+        self.check_at_least(1, "critic_pretrain_batches", "critic_epochs", "critic_hidden")
+        self.check_positive("critic_learning_rate")
+        self.check_non_negative("mix_ce")
 
 
 class OutcomeCritic(nn.Module):
@@ -245,7 +218,7 @@ class CodeRLTrainer(TrainingRun):
         cfg = self.config
         samples: list[Rollout] = []
         for b in range(cfg.critic_pretrain_batches):
-            samples += self.sample(cfg.seed + STEP_SEED_STRIDE * (PRETRAIN_SEED_OFFSET + b))
+            samples += self.sample_batch(cfg.seed + STEP_SEED_STRIDE * (PRETRAIN_SEED_OFFSET + b))
         losses = self.fit_critic(samples)
         self.freeze_critic()
         counts = outcome_labels(samples).bincount(minlength=len(CLASS_NAMES))
@@ -260,23 +233,6 @@ class CodeRLTrainer(TrainingRun):
         }
 
     # --- one step, top to bottom ----------------------------------------------------------------------------
-
-    def sample(self, seed: int) -> list[Rollout]:
-        """``k`` scored samples for each of ``prompts_per_step`` tasks drawn by the trainer's RNG."""
-        cfg = self.config
-        tasks = self.rng.sample(self.tasks, min(cfg.prompts_per_step, len(self.tasks)))
-        return collect_rollouts(
-            self.model,
-            self.tokenizer,
-            tasks,
-            self.reward,
-            k=cfg.k,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens,
-            batch_size=cfg.generation_batch_size,
-            seed=seed,
-        )
 
     def step(self) -> dict[str, float]:
         """(Step 1 only: train and freeze the critic.)  Sample, weight tokens by the critic, one update.
@@ -293,7 +249,7 @@ class CodeRLTrainer(TrainingRun):
             extra = self.pretrain_critic()
         elif not self.critic_trained:
             self.freeze_critic()  # resumed: the checkpoint holds the trained critic
-        batch = self.sample(cfg.seed + STEP_SEED_STRIDE * self.step_count)
+        batch = self.sample_batch()
         rewards = torch.tensor([r.reward for r in batch], dtype=torch.float32, device=self.device)
         advantages = rewards - loo_baseline(rewards, cfg.k)
 

@@ -64,6 +64,51 @@ class RunConfig(ConfigMixin):
     #: Run directory: config, metrics and checkpoints go here.
     out: str = "runs/train"
 
+    # --- held-out evaluation during training ----------------------------------------------------------------
+    #: Evaluate greedy pass@1 on held-out tasks every this many steps, before the first step and at the end
+    #: (0 = never).  Results go to ``out/evals.jsonl`` and, as ``heldout_pass@1``, to the step's metrics.
+    eval_every: int = 0
+    #: Held-out tasks: a benchmark name or task JSONL (``load_benchmark``), never the training split.
+    eval_tasks: str = "mbpp"
+    #: Split of ``eval_tasks`` ("" = all; MBPP's ``validation``, tasks 511-600, is disjoint from train and test).
+    eval_split: str = "validation"
+    #: Evaluate on the first this many held-out tasks (0 = all): a bounded cost per evaluation.
+    eval_limit: int = 0
+
+    def validate(self) -> None:
+        """Reject out-of-range shared values with a one-line :class:`UnitrlError` naming the field; each
+        algorithm's config calls this first, then checks its own fields with the same helpers."""
+        self.check_at_least(1, "steps", "k", "prompts_per_step", "max_new_tokens", "generation_batch_size")
+        self.check_at_least(0, "checkpoint_every", "eval_every", "eval_limit")
+        self.check_positive("learning_rate", "executor_timeout")
+        self.check_non_negative("max_grad_norm", "temperature")
+        if not 0 < self.top_p <= 1:
+            raise UnitrlError(f"config: top_p must be in (0, 1], got {self.top_p}")
+        if self.executor_workers is not None and self.executor_workers < 1:
+            raise UnitrlError(f"config: executor_workers must be >= 1 or none, got {self.executor_workers}")
+        if self.reward not in REWARDS:
+            raise UnitrlError(f"config: unknown reward {self.reward!r}; choose one of: {', '.join(REWARDS)}")
+
+    def check_at_least(self, minimum: int, *names: str) -> None:
+        """Each named integer field is ``>= minimum``."""
+        for name in names:
+            if getattr(self, name) < minimum:
+                raise UnitrlError(f"config: {name} must be >= {minimum}, got {getattr(self, name)}")
+
+    def check_positive(self, *names: str) -> None:
+        """Each named number is finite and ``> 0``."""
+        for name in names:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise UnitrlError(f"config: {name} must be a positive number, got {value}")
+
+    def check_non_negative(self, *names: str) -> None:
+        """Each named number is finite and ``>= 0``."""
+        for name in names:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise UnitrlError(f"config: {name} must be >= 0, got {value}")
+
 
 @dataclass
 class ActorCriticConfig(RunConfig):
@@ -90,9 +135,16 @@ class ActorCriticConfig(RunConfig):
     # --- critic -------------------------------------------------------------------------------------------
     #: Width of the critic MLP's hidden layer.
     critic_hidden: int = 256
-    #: Ablation: never update the critic during training (pretrain it first with
-    #: ``ActorCriticTrainer.pretrain_critic``, then freeze).  Default: trained in sync with the policy.
+    #: Ablation: never update the critic during training; it is fitted to ``critic_pretrain_batches``
+    #: batches of the initial policy's samples first, then kept fixed.  Default: trained in sync with the
+    #: policy, every step.
     critic_frozen: bool = False
+    #: Batches (``prompts_per_step * k`` samples each) of the initial policy the critic is fitted to before
+    #: the first policy step (0 = none: the in-sync critic starts from scratch).  Required by
+    #: ``critic_frozen``; these samples are extra to the ``steps`` budget and do not update the policy.
+    critic_pretrain_batches: int = 0
+    #: Full-batch regression steps of that pretraining.
+    critic_pretrain_epochs: int = 100
 
     # --- output -------------------------------------------------------------------------------------------
     #: Run directory: config, metrics and checkpoints go here.
@@ -100,38 +152,20 @@ class ActorCriticConfig(RunConfig):
 
     def validate(self) -> None:
         """Reject out-of-range values with a one-line :class:`UnitrlError` naming the field."""
-        positive_ints = (
-            "steps",
-            "grad_accumulation",
-            "k",
-            "prompts_per_step",
-            "max_new_tokens",
-            "generation_batch_size",
-            "buffer_capacity",
-            "buffer_per_prompt_cap",
-            "critic_hidden",
+        super().validate()
+        self.check_at_least(
+            1, "grad_accumulation", "buffer_capacity", "buffer_per_prompt_cap", "critic_hidden"
         )
-        for name in positive_ints:
-            if getattr(self, name) < 1:
-                raise UnitrlError(f"config: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("learning_rate", "critic_learning_rate", "executor_timeout"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise UnitrlError(f"config: {name} must be a positive number, got {value}")
-        for name in ("max_grad_norm", "kl_coef", "temperature"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise UnitrlError(f"config: {name} must be >= 0, got {value}")
-        if not 0 < self.top_p <= 1:
-            raise UnitrlError(f"config: top_p must be in (0, 1], got {self.top_p}")
+        self.check_at_least(0, "critic_pretrain_batches", "critic_pretrain_epochs")
+        self.check_positive("critic_learning_rate")
+        self.check_non_negative("kl_coef")
         if not 0 <= self.replay_mix < 1:
             raise UnitrlError(f"config: replay_mix must be in [0, 1), got {self.replay_mix}")
-        if self.checkpoint_every < 0:
-            raise UnitrlError(f"config: checkpoint_every must be >= 0, got {self.checkpoint_every}")
-        if self.executor_workers is not None and self.executor_workers < 1:
-            raise UnitrlError(f"config: executor_workers must be >= 1 or none, got {self.executor_workers}")
-        if self.reward not in REWARDS:
-            raise UnitrlError(f"config: unknown reward {self.reward!r}; choose one of: {', '.join(REWARDS)}")
+        if self.critic_frozen and self.critic_pretrain_batches == 0:
+            raise UnitrlError(
+                "config: a frozen critic must be pretrained first: set critic_pretrain_batches >= 1 "
+                "(batches of the initial policy's samples it is fitted to before it is frozen)"
+            )
 
 
 def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:

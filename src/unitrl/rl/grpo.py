@@ -30,7 +30,6 @@ same for every algorithm.
 from __future__ import annotations
 
 import copy
-import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,13 +38,13 @@ from typing import Any
 import torch
 
 from unitrl.errors import UnitrlError
-from unitrl.rewards import REWARDS, ExecutionReward
-from unitrl.rl.actor_critic import STEP_SEED_STRIDE, completion_logprobs
+from unitrl.rewards import ExecutionReward
+from unitrl.rl.actor_critic import completion_logprobs
 from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.config import RunConfig
 from unitrl.rl.loop import TrainingRun
 from unitrl.rl.lora import is_peft_model
-from unitrl.rl.rollout import Rollout, collect_rollouts
+from unitrl.rl.rollout import Rollout
 from unitrl.tasks import Task
 
 BASELINES = ("group", "loo")
@@ -82,27 +81,12 @@ class GRPOConfig(RunConfig):
 
     def validate(self) -> None:
         """Reject out-of-range values with a one-line :class:`UnitrlError` naming the field."""
-        for name in (
-            "steps",
-            "grad_accumulation",
-            "prompts_per_step",
-            "max_new_tokens",
-            "generation_batch_size",
-        ):
-            if getattr(self, name) < 1:
-                raise UnitrlError(f"config: {name} must be >= 1, got {getattr(self, name)}")
+        super().validate()
         if self.k < 2:
             raise UnitrlError(f"config: k must be >= 2 (a group baseline needs other samples), got {self.k}")
-        for name in ("learning_rate", "executor_timeout", "std_eps"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise UnitrlError(f"config: {name} must be a positive number, got {value}")
-        for name in ("max_grad_norm", "kl_coef", "temperature"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise UnitrlError(f"config: {name} must be >= 0, got {value}")
-        if not 0 < self.top_p <= 1:
-            raise UnitrlError(f"config: top_p must be in (0, 1], got {self.top_p}")
+        self.check_at_least(1, "grad_accumulation")
+        self.check_positive("std_eps")
+        self.check_non_negative("kl_coef")
         if self.baseline not in BASELINES:
             raise UnitrlError(
                 f"config: baseline must be one of {', '.join(BASELINES)}, got {self.baseline!r}"
@@ -111,12 +95,6 @@ class GRPOConfig(RunConfig):
             raise UnitrlError(
                 f"config: scale_rewards must be one of {', '.join(SCALES)}, got {self.scale_rewards!r}"
             )
-        if self.checkpoint_every < 0:
-            raise UnitrlError(f"config: checkpoint_every must be >= 0, got {self.checkpoint_every}")
-        if self.executor_workers is not None and self.executor_workers < 1:
-            raise UnitrlError(f"config: executor_workers must be >= 1 or none, got {self.executor_workers}")
-        if self.reward not in REWARDS:
-            raise UnitrlError(f"config: unknown reward {self.reward!r}; choose one of: {', '.join(REWARDS)}")
 
 
 @dataclass
@@ -224,19 +202,7 @@ class GroupTrainer(TrainingRun):
         ``n_fresh``, ``step``.
         """
         cfg = self.config
-        tasks = self.rng.sample(self.tasks, min(cfg.prompts_per_step, len(self.tasks)))
-        batch = collect_rollouts(
-            self.model,
-            self.tokenizer,
-            tasks,
-            self.reward,
-            k=cfg.k,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens,
-            batch_size=cfg.generation_batch_size,
-            seed=cfg.seed + STEP_SEED_STRIDE * self.step_count,
-        )
+        batch = self.sample_batch()
         rewards = torch.tensor([r.reward for r in batch], dtype=torch.float32)
         advantages = group_advantages(
             rewards, cfg.k, baseline=cfg.baseline, scale_rewards=cfg.scale_rewards, eps=cfg.std_eps

@@ -37,7 +37,6 @@ order comes from the trainer's own :class:`random.Random`, saved with it, so res
 from __future__ import annotations
 
 import copy
-import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,14 +46,13 @@ import torch
 from torch import nn
 
 from unitrl.errors import UnitrlError
-from unitrl.rewards import REWARDS, ExecutionReward
-from unitrl.rl.actor_critic import STEP_SEED_STRIDE
+from unitrl.rewards import ExecutionReward
 from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.config import RunConfig
 from unitrl.rl.critic import pad_sequences
 from unitrl.rl.loop import TrainingRun
 from unitrl.rl.lora import is_peft_model
-from unitrl.rl.rollout import Rollout, collect_rollouts
+from unitrl.rl.rollout import Rollout
 from unitrl.tasks import Task
 
 
@@ -94,37 +92,13 @@ class PPOConfig(RunConfig):
 
     def validate(self) -> None:
         """Reject out-of-range values with a one-line :class:`UnitrlError` naming the field."""
-        for name in (
-            "steps",
-            "k",
-            "prompts_per_step",
-            "max_new_tokens",
-            "generation_batch_size",
-            "ppo_epochs",
-            "num_minibatches",
-            "value_hidden",
-        ):
-            if getattr(self, name) < 1:
-                raise UnitrlError(f"config: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("learning_rate", "value_learning_rate", "executor_timeout", "clip_range"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise UnitrlError(f"config: {name} must be a positive number, got {value}")
-        for name in ("max_grad_norm", "kl_coef", "temperature", "clip_range_value"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise UnitrlError(f"config: {name} must be >= 0, got {value}")
+        super().validate()
+        self.check_at_least(1, "ppo_epochs", "num_minibatches", "value_hidden")
+        self.check_positive("value_learning_rate", "clip_range")
+        self.check_non_negative("kl_coef", "clip_range_value")
         for name in ("gamma", "lam"):
             if not 0 <= getattr(self, name) <= 1:
                 raise UnitrlError(f"config: {name} must be in [0, 1], got {getattr(self, name)}")
-        if not 0 < self.top_p <= 1:
-            raise UnitrlError(f"config: top_p must be in (0, 1], got {self.top_p}")
-        if self.checkpoint_every < 0:
-            raise UnitrlError(f"config: checkpoint_every must be >= 0, got {self.checkpoint_every}")
-        if self.executor_workers is not None and self.executor_workers < 1:
-            raise UnitrlError(f"config: executor_workers must be >= 1 or none, got {self.executor_workers}")
-        if self.reward not in REWARDS:
-            raise UnitrlError(f"config: unknown reward {self.reward!r}; choose one of: {', '.join(REWARDS)}")
 
 
 # --- the estimator and the losses, as pure functions --------------------------------------------------------
@@ -314,20 +288,7 @@ class PPOTrainer(TrainingRun):
         ``advantage_mean`` (before whitening), ``explained_variance``, ``grad_norm`` (mean, before
         clipping), ``completion_tokens``, ``n_fresh``, ``step``.
         """
-        cfg = self.config
-        tasks = self.rng.sample(self.tasks, min(cfg.prompts_per_step, len(self.tasks)))
-        batch = collect_rollouts(
-            self.model,
-            self.tokenizer,
-            tasks,
-            self.reward,
-            k=cfg.k,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            max_new_tokens=cfg.max_new_tokens,
-            batch_size=cfg.generation_batch_size,
-            seed=cfg.seed + STEP_SEED_STRIDE * self.step_count,
-        )
+        batch = self.sample_batch()
         batch = [r for r in batch if r.completion_token_ids]  # an empty completion has no token to credit
         if not batch:
             raise UnitrlError("every sampled completion was empty; nothing to train on")

@@ -9,6 +9,7 @@ tokens the policy actually produced.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,25 @@ class Rollout:
         )
 
 
+@dataclass
+class RolloutTimings:
+    """Where a step's sampling time went: generation (tokens/s) and sandboxed execution (programs/s)."""
+
+    generation_seconds: float = 0.0
+    generated_tokens: int = 0
+    execution_seconds: float = 0.0
+    programs: int = 0
+
+    def metrics(self) -> dict[str, float]:
+        """``tokens_per_s`` and ``exec_per_s`` (0 when nothing was measured), for the step's log row."""
+        return {
+            "tokens_per_s": self.generated_tokens / self.generation_seconds
+            if self.generation_seconds
+            else 0.0,
+            "exec_per_s": self.programs / self.execution_seconds if self.execution_seconds else 0.0,
+        }
+
+
 def collect_rollouts(
     model: Any,
     tokenizer: Any,
@@ -96,6 +116,7 @@ def collect_rollouts(
     max_new_tokens: int = 512,
     batch_size: int = 16,
     seed: int | None = None,
+    timings: RolloutTimings | None = None,
 ) -> list[Rollout]:
     """``k`` scored rollouts per task, task-major (``tasks[0]``'s k samples first).
 
@@ -106,9 +127,12 @@ def collect_rollouts(
     When ``reward`` was built with its own ``extract`` function (as for TRL, which hands it raw completions),
     the raw completion text is passed and the reward's extraction wins, so a program is never extracted
     twice; with the default identity extraction the prompt-aware ``Prompt.extract`` result is passed.
+    ``timings``, when given, accumulates generation and execution time and counts (the tokens/s and exec/s
+    a training log reports).
     """
     from unitrl.evaluation.runner import sample_programs
 
+    started = time.monotonic()
     groups = sample_programs(
         model,
         tokenizer,
@@ -130,9 +154,15 @@ def collect_rollouts(
         prompt = group[0].prompt
         ids = tokenizer(prompt.text, add_special_tokens=add_special)["input_ids"]
         rows += [(s.task, prompt, ids, s.completion, s.program) for s in group]
+    generated = time.monotonic()
     own_extract = reward.extract is identity_extract
     texts = [program if own_extract else c.text for _, _, _, c, program in rows]
     rewards = reward(completions=texts, task_id=[task.task_id for task, *_ in rows])
+    if timings is not None:
+        timings.generation_seconds += generated - started
+        timings.generated_tokens += sum(len(c.token_ids) for _, _, _, c, _ in rows)
+        timings.execution_seconds += time.monotonic() - generated
+        timings.programs += len(rows)
     programs = reward.last_programs
     return [
         Rollout(
