@@ -22,9 +22,9 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from unitrl.cli import check, evaluate, mine, model, train
+    from unitrl.cli import check, evaluate, mine, model, report, train
 
-    for module in (check, mine, model, evaluate, train):
+    for module in (check, mine, model, evaluate, train, report):
         module.register(app)
 
 

@@ -87,6 +87,24 @@ def mine(
             help="Word 5-gram Jaccard similarity with a benchmark task at which a task counts as contaminated.",
         ),
     ] = 0.5,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Spread the files over a Ray cluster (needs the ray extra); --workers is then per task.",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to join (HOST:PORT, ray://HOST:PORT, auto, local); default: RAY_ADDRESS, "
+            "else a Ray already running here, else a new local one.",
+        ),
+    ] = None,
+    ray_cpus_per_task: Annotated[
+        float, typer.Option("--ray-cpus-per-task", help="CPUs each Ray task reserves (with --ray).")
+    ] = 1.0,
 ) -> None:
     """Turn self-contained functions into tasks whose generated tests kill most mutants of the reference."""
     from unitrl.datagen.pipeline import MineConfig, MineStats, make_screen, mine_paths
@@ -111,6 +129,12 @@ def mine(
         raise UnitrlError(f"--workers must be at least 1, got {workers}")
     if out.suffix != ".jsonl":
         raise UnitrlError(f"{out}: --out must end in .jsonl")
+    if ray:
+        from unitrl.datagen.distributed import require_ray
+
+        require_ray()  # one line saying how to install it, before anything is written
+        if ray_cpus_per_task <= 0:
+            raise UnitrlError(f"--ray-cpus-per-task must be positive, got {ray_cpus_per_task}")
     check_sources(sources)  # bad paths fail now, before any download or worker
     done, written = _resume_state(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +178,14 @@ def mine(
         described.append(source.describe())
         typer.echo(f"source {described[-1]}", err=True)
 
-    _, total = mine_paths(
+    run = mine_paths
+    if ray:
+        from functools import partial
+
+        from unitrl.datagen.distributed import mine_paths_ray
+
+        run = partial(mine_paths_ray, address=ray_address, cpus_per_task=ray_cpus_per_task)
+    _, total = run(
         sources,
         config,
         exec_config,
