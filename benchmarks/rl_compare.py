@@ -1,0 +1,457 @@
+"""Does RL from unit tests work?  Every algorithm at the same budget, evaluated on the same tasks.
+
+Rows (each trained from the same base model with the same LoRA, sampling settings, number of optimiser steps
+and sampled programs per step, then evaluated greedily on the same tasks):
+
+    base          the base model, no training
+    ac-mbpp       actor-critic on MBPP train
+    ac-mined      actor-critic on MBPP train + mined tasks          (the method)
+    ac-frozen     actor-critic, critic pretrained then frozen       (ablation; MBPP train + mined)
+    ppo, coderl, grpo, rloo                                         (baselines; MBPP train + mined)
+
+Evaluation: greedy pass@1 on an MBPP-test subset (tasks 11-510), HumanEval, and HumanEval+ (the HumanEval
+completions run against HumanEval+'s extra inputs).  Every difference is reported paired, on the same tasks,
+with a bootstrap 95% interval (:mod:`unitrl.evaluation.compare`): vs the base model and vs ac-mined.
+
+Resumable and append-only, because the CPU table does not fit in one sitting on 2 cores: each row trains in
+``OUT/ROW-seedS/`` (checkpoints, ``--resume`` semantics), evaluates into ``OUT/ROW-seedS/eval-*`` (resumable
+samples), and only then appends one line to ``OUT/results.jsonl``.  Rerunning skips finished rows; a result
+is never overwritten (``--redo ROW`` appends a new line, and the table uses the newest).
+
+    python benchmarks/rl_compare.py --profile cpu                 # run what is missing, print the table
+    python benchmarks/rl_compare.py --profile cpu --rows base,ac-mined --seeds 0,1
+    python benchmarks/rl_compare.py --profile cpu --table         # only print the table
+    python benchmarks/rl_compare.py --profile gpu                 # one H100, ~10 minutes per trained row
+
+The LoRA policy is evaluated in memory, unmerged: its adapters stay float32 over bfloat16 base weights,
+where merging would round small updates away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from unitrl.errors import UnitrlError  # noqa: E402
+
+
+@dataclass
+class Profile:
+    """One budget: what every trained row gets, and what every row is evaluated on."""
+
+    name: str
+    #: Shared training settings (config keys), identical for every algorithm.
+    train: dict[str, Any]
+    #: LoRA settings (``lora_*`` keys without the prefix).
+    lora: dict[str, Any]
+    #: Extra settings of rows that pretrain a critic (ac-frozen, coderl): same pretraining for both.
+    critic_pretrain_batches: int
+    dtype: str
+    #: Every ``mbpp_stride``-th MBPP test task (1 = all 500); every ``humaneval_stride``-th HumanEval task.
+    mbpp_stride: int
+    humaneval_stride: int
+    eval_max_new_tokens: int
+    eval_batch_size: int
+    #: What ``unitrl mine`` runs to make the mined tasks, when the file is missing.
+    mine_sources: list[str] = field(default_factory=list)
+    mine_args: list[str] = field(default_factory=list)
+
+
+PROFILES = {
+    # 2 CPU cores: ~1 min per step (16 programs of <=256 tokens, one LoRA update), ~10 min per evaluation.
+    "cpu": Profile(
+        name="cpu",
+        train={
+            "steps": 10,
+            "prompts_per_step": 4,
+            "k": 4,
+            "max_new_tokens": 256,
+            "temperature": 0.8,
+            "learning_rate": 2e-5,
+            "generation_batch_size": 16,
+            "checkpoint_every": 2,
+            "executor_timeout": 5.0,
+        },
+        lora={"r": 16, "alpha": 32.0},
+        critic_pretrain_batches=2,
+        dtype="bfloat16",
+        mbpp_stride=5,
+        humaneval_stride=4,
+        eval_max_new_tokens=384,
+        eval_batch_size=16,
+        mine_sources=["stdlib", "pypi:more-itertools"],
+        mine_args=["--limit-functions", "400"],
+    ),
+    # One H100, sized for about 10 minutes of training per row; full MBPP test and HumanEval.
+    "gpu": Profile(
+        name="gpu",
+        train={
+            "steps": 40,
+            "prompts_per_step": 16,
+            "k": 8,
+            "max_new_tokens": 384,
+            "temperature": 0.8,
+            "learning_rate": 2e-5,
+            "generation_batch_size": 128,
+            "checkpoint_every": 5,
+            "executor_timeout": 5.0,
+        },
+        lora={"r": 16, "alpha": 32.0},
+        critic_pretrain_batches=2,
+        dtype="bfloat16",
+        mbpp_stride=1,
+        humaneval_stride=1,
+        eval_max_new_tokens=512,
+        eval_batch_size=64,
+        mine_sources=["stdlib", "pypi:more-itertools", "pypi:toolz"],
+        mine_args=[],
+    ),
+}
+
+MBPP_TRAIN = "mbpp:train"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    algo: str | None  # None = the base model, untrained
+    mined: bool = False
+    overrides: tuple[tuple[str, Any], ...] = ()
+    pretrains_critic: bool = False
+
+
+ROWS = [
+    Row("base", None),
+    Row("ac-mbpp", "actor-critic"),
+    Row("ac-mined", "actor-critic", mined=True),
+    Row("ac-frozen", "actor-critic", mined=True, overrides=(("critic_frozen", True),), pretrains_critic=True),
+    Row("ppo", "ppo", mined=True),
+    Row("coderl", "coderl", mined=True, pretrains_critic=True),
+    Row("grpo", "grpo", mined=True),
+    Row("rloo", "rloo", mined=True),
+]
+ROWS_BY_NAME = {r.name: r for r in ROWS}
+METHOD = "ac-mined"
+BENCHES = ("mbpp", "humaneval", "humaneval+")
+
+
+# --- tasks ------------------------------------------------------------------------------------------------
+
+
+def eval_tasks(profile: Profile) -> dict[str, list[Any]]:
+    """The evaluation tasks of a profile: fixed subsets, the same for every row."""
+    from unitrl.benchmarks import load_benchmark
+
+    mbpp = load_benchmark("mbpp", "test")[:: profile.mbpp_stride]
+    humaneval = load_benchmark("humaneval", "test")[:: profile.humaneval_stride]
+    keep = {t.task_id for t in humaneval}
+    plus = [t for t in load_benchmark("humaneval+", "test") if t.task_id in keep]
+    return {"mbpp": mbpp, "humaneval": humaneval, "humaneval+": plus}
+
+
+def ensure_mined(path: Path, profile: Profile) -> Path:
+    """Mine the tasks once (``unitrl mine``, resumable) and reuse the file for every row and seed."""
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    cmd = [str(Path(sys.executable).with_name("unitrl")), "mine", *profile.mine_sources, "--out", str(path)]
+    cmd += profile.mine_args
+    print("mining:", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    return path
+
+
+# --- one row ----------------------------------------------------------------------------------------------
+
+
+def train_row(row: Row, profile: Profile, seed: int, run_dir: Path, mined: Path | None, threads: int) -> Any:
+    """Train (or resume, or reload a finished run) and return ``(trainer, tokenizer, summary)``."""
+    from unitrl.cli.train import run_train
+    from unitrl.rl.build import resolve_settings
+
+    assert row.algo is not None
+    tasks = MBPP_TRAIN + (f",{mined}" if row.mined and mined is not None else "")
+    file_data: dict[str, Any] = {**profile.train, "seed": seed}
+    file_data.update({f"lora_{k}": v for k, v in profile.lora.items()})
+    file_data.update(dict(row.overrides))
+    if row.pretrains_critic:
+        file_data["critic_pretrain_batches"] = profile.critic_pretrain_batches
+    explicit = {"model": "qwen2.5-coder-0.5b-instruct", "tasks": tasks, "out": str(run_dir), "steps": None}
+    config, lora = resolve_settings(row.algo, file_data, [], explicit)
+    resume = (run_dir / "run.json").is_file()
+    return run_train(
+        config,
+        lora,
+        row.algo,
+        resume=resume,
+        dtype=profile.dtype,
+        threads=threads,
+        progress=False,
+        export=False,
+    )
+
+
+def evaluate_row(
+    model: Any, tokenizer: Any, tasks: dict[str, list[Any]], profile: Profile, run_dir: Path
+) -> dict:
+    """Greedy pass@1 on each benchmark, resumable per benchmark; per-task outcomes for paired comparisons."""
+    from unitrl.checking import Completion, check_completions
+    from unitrl.evaluation.runner import EvalConfig, evaluate
+    from unitrl.execution import ExecutionConfig
+    from unitrl.io import read_jsonl
+
+    results: dict[str, Any] = {}
+    for bench in ("mbpp", "humaneval"):
+        started = time.monotonic()
+        summary = evaluate(
+            (model, tokenizer),
+            tasks[bench],
+            EvalConfig(
+                benchmark=bench,
+                split="test",
+                max_new_tokens=profile.eval_max_new_tokens,
+                batch_size=profile.eval_batch_size,
+                timeout=10.0,
+                dtype=profile.dtype,
+                out=run_dir / f"eval-{bench}",
+                progress=False,
+            ),
+        )
+        per_task = {t: float(c) for t, (_, c) in summary.per_task.items()}
+        results[bench] = {
+            "pass@1": summary.pass_at_k["pass@1"],
+            "n_tasks": len(per_task),
+            "per_task": per_task,
+            "seconds": time.monotonic() - started,
+        }
+    # HumanEval+: the same greedy HumanEval completions against the extra inputs (EvalPlus's protocol)
+    plus = {t.task_id: t for t in tasks["humaneval+"]}
+    completions = [
+        Completion(rec["task_id"], rec["completion"], rec["sample_id"])
+        for _, rec in read_jsonl(run_dir / "eval-humaneval" / "samples.jsonl")
+        if rec["task_id"] in plus
+    ]
+    started = time.monotonic()
+    rows, _ = check_completions(plus, completions, ExecutionConfig(timeout=60.0))
+    per_task = {r["task_id"]: float(r["passed"]) for r in rows}
+    results["humaneval+"] = {
+        "pass@1": sum(per_task.values()) / len(per_task),
+        "n_tasks": len(per_task),
+        "per_task": per_task,
+        "seconds": time.monotonic() - started,
+    }
+    return results
+
+
+def run_row(row: Row, profile: Profile, seed: int, out: Path, mined: Path | None, threads: int) -> dict:
+    """Train and evaluate one row; returns the results line (appended by the caller)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    run_dir = out / f"{row.name}-seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    budget: dict[str, Any] = {"steps": 0, "programs": 0}
+    train_info: dict[str, Any] = {}
+    if row.algo is None:
+        from unitrl.models import load_model
+
+        model, tokenizer = load_model("qwen2.5-coder-0.5b-instruct", dtype=profile.dtype)
+    else:
+        summary = train_row(row, profile, seed, run_dir, mined, threads)
+        trainer, tokenizer = summary["trainer"], summary["tokenizer"]
+        model = trainer.model
+        metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+        budget = {
+            "steps": trainer.step_count,
+            "programs": int(sum(m.get("n_fresh", 0) for m in metrics)),
+            "critic_pretrain_programs": int(sum(m.get("critic_pretrain_samples", 0) for m in metrics)),
+        }
+        train_info = {
+            "train_reward_first": metrics[0]["reward_mean"] if metrics else None,
+            "train_reward_last": metrics[-1]["reward_mean"] if metrics else None,
+            "train_seconds": sum(m.get("step_seconds", 0.0) for m in metrics),
+        }
+    trained = time.monotonic()
+    evals = evaluate_row(model, tokenizer, eval_tasks(profile), profile, run_dir)
+    return {
+        "row": row.name,
+        "algo": row.algo or "none",
+        "seed": seed,
+        "profile": profile.name,
+        "tasks": "none" if row.algo is None else MBPP_TRAIN + (" + mined" if row.mined else ""),
+        "budget": budget,
+        **train_info,
+        "eval": evals,
+        "seconds": {"train_and_load": trained - started, "eval": time.monotonic() - trained},
+        "commit": _commit(),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+# --- results and the table --------------------------------------------------------------------------------
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill; the row is rerun
+    return rows
+
+
+def append_result(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def latest(results: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The newest result of each (row, seed); older lines stay in the file."""
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in results:
+        out[(r["row"], int(r["seed"]))] = r
+    return out
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """Markdown: pass@1 per benchmark (mean over seeds) and paired differences with bootstrap 95% CIs."""
+    from unitrl.evaluation.compare import mean_over_seeds, paired_bootstrap
+
+    newest = latest(results)
+    by_row: dict[str, list[dict[str, Any]]] = {}
+    for (name, _), r in sorted(newest.items(), key=lambda kv: kv[0][1]):
+        by_row.setdefault(name, []).append(r)
+    per_task = {
+        name: {b: mean_over_seeds([r["eval"][b]["per_task"] for r in rs]) for b in BENCHES}
+        for name, rs in by_row.items()
+    }
+    header = "| row | algo | train tasks | seeds | programs (+critic pretrain) | steps |"
+    header += "".join(f" {b} pass@1 |" for b in BENCHES)
+    header += "".join(f" Δ{b} vs base |" for b in BENCHES) + "".join(
+        f" Δ{b} {METHOD} − row |" for b in BENCHES
+    )
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for row in ROWS:
+        if row.name not in by_row:
+            continue
+        rs = by_row[row.name]
+        first = rs[0]
+        b = first["budget"]
+        programs = f"{b.get('programs', 0)}" + (
+            f" (+{b['critic_pretrain_programs']})" if b.get("critic_pretrain_programs") else ""
+        )
+        cells = [
+            row.name,
+            first["algo"],
+            first["tasks"],
+            ",".join(str(r["seed"]) for r in rs),
+            programs,
+            str(b["steps"]),
+        ]
+        for bench in BENCHES:
+            scores = per_task[row.name][bench]
+            cells.append(f"{100 * sum(scores.values()) / len(scores):.1f} (n={len(scores)})")
+        for other, sign in (("base", 1), (METHOD, -1)):
+            for bench in BENCHES:
+                if other not in per_task or other == row.name:
+                    cells.append("—")
+                    continue
+                a, c = (per_task[row.name][bench], per_task[other][bench])
+                d = paired_bootstrap(a, c) if sign == 1 else paired_bootstrap(c, a)
+                cells.append(d.format() + (" *" if d.significant else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "pass@1 in %, greedy; Δ in percentage points, paired over the same tasks, with a bootstrap 95% interval "
+        "(10,000 resamples of tasks); * = the interval excludes 0."
+    )
+    return "\n".join(lines)
+
+
+# --- main -------------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    parser.add_argument("--rows", default=",".join(r.name for r in ROWS), help="comma-separated row names")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--out", type=Path, default=None, help="default: runs/rl_compare/PROFILE")
+    parser.add_argument(
+        "--mined", type=Path, default=None, help="mined task file (default: OUT/../mined-PROFILE.jsonl)"
+    )
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
+    parser.add_argument("--table", action="store_true", help="only print the table of the results so far")
+    parser.add_argument("--redo", default="", help="rows to run again even if they have a result (appended)")
+    args = parser.parse_args(argv)
+
+    profile = PROFILES[args.profile]
+    out = args.out or ROOT / "runs" / "rl_compare" / profile.name
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.jsonl"
+    if args.table:
+        print(table(read_results(results_path)))
+        return 0
+    names = [n.strip() for n in args.rows.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ROWS_BY_NAME]
+    if unknown:
+        print(
+            f"error: unknown row(s) {', '.join(unknown)}; choose from {', '.join(ROWS_BY_NAME)}",
+            file=sys.stderr,
+        )
+        return 2
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    redo = {n.strip() for n in args.redo.split(",") if n.strip()}
+    mined_path = args.mined or out.parent / f"mined-{profile.name}.jsonl"
+    for seed in seeds:
+        for name in names:
+            row = ROWS_BY_NAME[name]
+            done = latest(read_results(results_path))
+            if (name, seed) in done and name not in redo:
+                print(f"{name} seed {seed}: done ({done[(name, seed)]['finished']})", flush=True)
+                continue
+            if name in redo and (out / f"{name}-seed{seed}").exists() and (name, seed) in done:
+                stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+                (out / f"{name}-seed{seed}").rename(out / f"{name}-seed{seed}.old-{stamp}")
+            mined = ensure_mined(mined_path, profile) if row.mined else None
+            print(f"{name} seed {seed}: running", flush=True)
+            t0 = time.monotonic()
+            record = run_row(row, profile, seed, out, mined, args.threads)
+            append_result(results_path, record)
+            scores = ", ".join(f"{b} {100 * record['eval'][b]['pass@1']:.1f}" for b in BENCHES)
+            print(f"{name} seed {seed}: {scores} ({time.monotonic() - t0:.0f} s)", flush=True)
+    print(table(read_results(results_path)))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except UnitrlError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
