@@ -30,7 +30,7 @@ lint: setup
 
 demo: setup
 	$(BIN)/unitrl model pull
-	$(BIN)/unitrl eval --model qwen2.5-coder-0.5b-instruct --benchmark mbpp --split test --limit 20 -k 1 --out runs/demo-eval
+	$(BIN)/python scripts/demo.py
 
 bench: setup
 	$(BIN)/python benchmarks/executor.py

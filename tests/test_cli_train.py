@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from unitrl.errors import UnitrlError
 from unitrl.models import build_tiny_model, load_model
 from unitrl.rl.logging import RunLogger, truncate_metrics
 from unitrl.tasks import Task, write_tasks
@@ -179,3 +180,24 @@ def test_truncate_metrics_and_logger(tmp_path):
         f.write('{"step": 4, "lo')  # a line cut by a kill
     assert truncate_metrics(tmp_path / "metrics.jsonl", 2) == 2
     assert [r["step"] for r in rows(tmp_path)] == [1.0, 2.0]
+
+
+def test_wandb_logging_offline_and_resumed_into_the_same_run(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    with RunLogger(tmp_path, tensorboard=False, wandb_project="unitrl-test", wandb_config={"k": 4}) as logger:
+        logger.log({"step": 1.0, "loss": 0.5, "reward_mean": float("nan")})
+    run_id = (tmp_path / "wandb_run_id").read_text().strip()
+    runs = list((tmp_path / "wandb").glob(f"offline-run-*-{run_id}"))
+    assert len(runs) == 1 and list(runs[0].glob(f"run-{run_id}.wandb"))
+    with RunLogger(tmp_path, tensorboard=False, wandb_project="unitrl-test", resume_step=1) as logger:
+        logger.log({"step": 2.0, "loss": 0.4})
+    assert (tmp_path / "wandb_run_id").read_text().strip() == run_id  # the resumed run logs to the same W&B run
+    assert [r["step"] for r in rows(tmp_path)] == [1.0, 2.0]
+
+
+def test_wandb_missing_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    with pytest.raises(UnitrlError, match="pip install wandb"):
+        RunLogger(tmp_path, tensorboard=False, wandb_project="p")

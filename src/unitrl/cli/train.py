@@ -80,6 +80,14 @@ def train_command(
     ] = "float32",
     threads: Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    wandb: Annotated[
+        str | None,
+        typer.Option(
+            "--wandb",
+            help="Also log to this Weights & Biases project (needs `pip install wandb`; WANDB_MODE=offline "
+            "works without an account).",
+        ),
+    ] = None,
     print_config: Annotated[
         bool,
         typer.Option(
@@ -123,6 +131,7 @@ def train_command(
         threads=threads,
         progress=progress,
         log=err,
+        wandb_project=wandb,
     )
 
 
@@ -138,6 +147,7 @@ def run_train(
     progress: bool = True,
     log: Any = None,
     export: bool = True,
+    wandb_project: str | None = None,
 ) -> dict[str, Any]:
     """The body of ``unitrl train`` for already-resolved settings; returns a summary dict.
 
@@ -189,8 +199,15 @@ def run_train(
             truncate_metrics(out / "metrics.jsonl", resume_step)
             truncate_metrics(out / EVALS_FILE, resume_step)
             console.print(f"resuming from {checkpoint} (step {resume_step} of {config.steps})")
-        # the trainer writes metrics.jsonl itself; the logger adds TensorBoard
-        with RunLogger(out, jsonl=False, resume_step=resume_step) as logger:
+        # the trainer writes metrics.jsonl itself; the logger adds TensorBoard (and W&B when asked)
+        wandb_config = {
+            "algo": algo,
+            **config.to_dict(),
+            **{f"lora_{k}": v for k, v in lora.to_dict().items()},
+        }
+        with RunLogger(
+            out, jsonl=False, resume_step=resume_step, wandb_project=wandb_project, wandb_config=wandb_config
+        ) as logger:
             if logger.writer is None:
                 console.print("note: tensorboard is not installed; metrics go to metrics.jsonl only")
             history = _train_with_progress(trainer, logger, console, progress)

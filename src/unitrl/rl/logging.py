@@ -1,7 +1,9 @@
-"""Training metrics to JSON Lines (always) and TensorBoard (when the ``tensorboard`` package is installed).
+"""Training metrics to JSON Lines (always), TensorBoard (when installed) and Weights & Biases (when asked).
 
 JSONL is the record of a run (one object per step, readable by anything); TensorBoard is a convenience for
-watching curves, so a missing ``tensorboard`` package only drops that view, with one note in the log.
+watching curves, so a missing ``tensorboard`` package only drops that view, with one note in the log.  W&B
+is opt-in (``unitrl train --wandb PROJECT``): it needs the ``wandb`` package and, unless ``WANDB_MODE=offline``,
+an account; a resumed run continues the same W&B run (its id is kept in ``out/wandb_run_id``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import importlib.util
 import json
 import math
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,8 @@ class RunLogger:
         jsonl: bool = True,
         tensorboard: bool | None = None,
         resume_step: int | None = None,
+        wandb_project: str | None = None,
+        wandb_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -50,6 +55,9 @@ class RunLogger:
             if SummaryWriter is not None:
                 purge = resume_step + 1 if resume_step is not None else None
                 self.writer = SummaryWriter(log_dir=str(self.out / "tb"), purge_step=purge)
+        self.wandb_run: Any = None
+        if wandb_project:
+            self.wandb_run = _start_wandb(self.out, wandb_project, dict(wandb_config or {}))
 
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Record one step (``step`` defaults to ``metrics["step"]``)."""
@@ -62,17 +70,43 @@ class RunLogger:
                 if key != "step" and isinstance(value, int | float) and math.isfinite(value):
                     self.writer.add_scalar(f"train/{key}", float(value), step)
             self.writer.flush()
+        if self.wandb_run is not None:
+            finite = {
+                f"train/{k}": float(v)
+                for k, v in metrics.items()
+                if k != "step" and isinstance(v, int | float) and math.isfinite(v)
+            }
+            self.wandb_run.log(finite, step=step)
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+        if self.wandb_run is not None:
+            self.wandb_run.finish()
+            self.wandb_run = None
 
     def __enter__(self) -> RunLogger:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _start_wandb(out: Path, project: str, config: dict[str, Any]) -> Any:
+    """A W&B run logging into ``out/wandb``; the same run again when ``out`` is resumed."""
+    try:
+        import wandb
+    except ImportError:
+        from unitrl.errors import UnitrlError
+
+        raise UnitrlError("--wandb needs the wandb package: pip install wandb (or drop --wandb)") from None
+    id_file = out / "wandb_run_id"
+    run_id = id_file.read_text(encoding="utf-8").strip() if id_file.is_file() else secrets.token_hex(4)
+    id_file.write_text(run_id + "\n", encoding="utf-8")
+    return wandb.init(
+        project=project, name=out.name, id=run_id, resume="allow", dir=str(out), config=config
+    )
 
 
 def truncate_metrics(path: str | os.PathLike[str], last_step: int) -> int:

@@ -121,6 +121,12 @@ def save_policy(model: Any, tokenizer: Any, directory: str | os.PathLike[str]) -
     return _atomic_save(model, tokenizer, Path(directory))
 
 
+def _half_dtypes() -> tuple[Any, ...]:
+    import torch
+
+    return (torch.bfloat16, torch.float16)
+
+
 def merge_and_save(
     model: Any, tokenizer: Any, directory: str | os.PathLike[str], *, inplace: bool = False
 ) -> Path:
@@ -132,6 +138,10 @@ def merge_and_save(
     if not is_peft_model(model):
         raise TypeError("merge_and_save expects a peft model; use save_policy for a plain model")
     source = model if inplace else copy.deepcopy(model)
+    if any(p.dtype in _half_dtypes() for p in source.parameters()):
+        # Merged into bfloat16 weights, an RL update of relative size < 2**-9 rounds away entirely; merged
+        # and saved in float32 it is kept (``unitrl eval --dtype`` then chooses what precision to run in).
+        source = source.float()
     merged = source.merge_and_unload()
     return _atomic_save(merged, tokenizer, Path(directory))
 
