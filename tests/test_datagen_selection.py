@@ -91,7 +91,7 @@ def test_staticmethods_are_functions_and_other_methods_are_not():
                 return min(x, LIMIT)
 
             def method(self, x):
-                return x + 1
+                return self.offset + x
 
             @classmethod
             def build(cls, x):
@@ -158,7 +158,7 @@ REJECTIONS: list[tuple[str, str]] = [
     ("syntax_error", "def f(x):\n    return (\n"),
     ("async", "async def f(x):\n    return x + 1\n"),
     ("decorated", "import functools\n\n@functools.lru_cache\ndef f(x):\n    return x + 1\n"),
-    ("nested_in_class", "class A:\n    def f(self, x):\n        return x + 1\n"),
+    ("nested_in_class", "class A:\n    def f(self, x):\n        return self.k + x\n"),
     ("no_args", "def f():\n    return sum(range(10))\n"),
     ("generator", "def f(n):\n    for i in range(n):\n        yield i * 2\n"),
     ("trivial_body", "def f(x):\n    pass\n"),
@@ -248,3 +248,40 @@ def test_names_bound_conditionally_or_twice_are_not_carried():
     )
     assert candidates == []
     assert rejected == {"unresolved_name": 2}
+
+
+STATIC_LIKE = '''
+class Tools:
+    """Helpers that happen to live in a class."""
+
+    def scale(self, xs, k=2):
+        """Multiply every element of xs by k."""
+        # a comment that is lost in the rewrite
+        return [x * k for x in xs]
+
+    def uses_self(self, x):
+        return self.factor * x
+
+    def calls_super(self, x):
+        return super().calls_super(x) + x
+
+    def __add__(self, other):
+        return other + 1
+
+    @classmethod
+    def build(cls, x):
+        return x + 1
+'''
+
+
+def test_static_like_methods_become_functions_without_self():
+    candidates, rejected = select_functions(STATIC_LIKE, "tools.py")
+    assert [c.qualname for c in candidates] == ["Tools.scale"]
+    scale = candidates[0]
+    assert scale.signature == "def scale(xs, k=2):"
+    assert "self" not in scale.reference and "Multiply every element" in scale.docstring
+    namespace: dict = {}
+    exec(scale.reference, namespace)
+    assert namespace["scale"]([1, 2], 3) == [3, 6] and namespace["scale"]([1]) == [2]
+    # uses self, calls super(), a dunder and a classmethod stay rejected
+    assert rejected["nested_in_class"] == 4

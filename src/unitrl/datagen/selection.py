@@ -29,7 +29,7 @@ REASONS: tuple[str, ...] = (
     "syntax_error",  # the module does not parse (counted once for the module)
     "async",  # async def
     "decorated",  # a decorator other than @staticmethod
-    "nested_in_class",  # an ordinary method / classmethod: needs an instance or class to call
+    "nested_in_class",  # a method that uses its instance (self), a classmethod, or a dunder method
     "no_args",  # nothing to generate inputs for
     "generator",  # yields: its value is an iterator, not comparable data
     "trivial_body",  # pass / docstring only / returns a constant / raise NotImplementedError
@@ -269,8 +269,43 @@ def _segment(source: str, node: ast.stmt, with_decorators: bool = True) -> str:
     return lines[lineno - 1][col:] + "".join(lines[lineno : end_lineno - 1]) + lines[end_lineno - 1][:end_col]
 
 
+def _static_like(method: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.FunctionDef | None:
+    """An undecorated method that never touches its instance, as a plain function without ``self``.
+
+    ``def scale(self, xs, k): return [x * k for x in xs]`` is a function that happens to live in a class;
+    dropping the unused first parameter makes it callable (and testable) like any top-level function.  Not
+    for dunder methods (their meaning is the protocol), nor when the body names ``self``, ``super`` or
+    ``__class__`` anywhere (nested scopes included: conservative).
+    """
+    if method.decorator_list or not isinstance(method, ast.FunctionDef):
+        return None
+    if method.name.startswith("__") and method.name.endswith("__"):
+        return None
+    args = method.args
+    positional = args.posonlyargs + args.args
+    if not positional or len(args.defaults) >= len(positional):  # no instance parameter, or it has a default
+        return None
+    instance = positional[0].arg
+    if any(isinstance(n, ast.Name) and n.id in (instance, "super", "__class__") for n in ast.walk(method)):
+        return None
+    rest = ast.arguments(
+        posonlyargs=args.posonlyargs[1:],
+        args=args.args[1:] if not args.posonlyargs else args.args,
+        vararg=args.vararg,
+        kwonlyargs=args.kwonlyargs,
+        kw_defaults=args.kw_defaults,
+        kwarg=args.kwarg,
+        defaults=args.defaults,
+    )
+    function = ast.FunctionDef(**{**{f: getattr(method, f) for f in method._fields}, "args": rest})
+    return ast.copy_location(function, method)
+
+
 def _function_source(source: str, node: ast.FunctionDef | ast.AsyncFunctionDef, nested: bool) -> str:
-    """The function's text; a staticmethod is dedented out of its class and loses its decorator."""
+    """The function's text; a staticmethod is dedented out of its class and loses its decorator; a
+    static-like method (:func:`_static_like`) is written from its rewritten AST (comments are lost)."""
+    if getattr(node, "_unitrl_static_like", False):
+        return ast.unparse(ast.fix_missing_locations(node)).rstrip() + "\n"
     if not nested:
         return _segment(source, node)
     lines = source.splitlines(keepends=True)
@@ -565,8 +600,9 @@ def select_functions(
 ) -> tuple[list[Candidate], Counter[str]]:
     """Self-contained, deterministic functions of one module, and why the others were rejected.
 
-    Looks at top-level functions and at the ``@staticmethod``\\ s of top-level classes (treated as plain
-    functions); other methods count as ``nested_in_class``.  Returns the candidates in source order and a
+    Looks at top-level functions, at the ``@staticmethod``\\ s of top-level classes and at their
+    static-like methods (never using ``self``; :func:`_static_like`), all treated as plain functions; other
+    methods count as ``nested_in_class``.  Returns the candidates in source order and a
     counter over :data:`REASONS` with one entry per rejected function (a module that does not parse counts
     once as ``syntax_error``).  ``max_lines`` bounds the lines the body spans, docstring excluded: long
     functions make long prompts and tests that cover little of them.
@@ -589,6 +625,9 @@ def select_functions(
                     continue
                 if any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in item.decorator_list):
                     targets.append((item, f"{stmt.name}.{item.name}", True))
+                elif (function := _static_like(item)) is not None:
+                    function._unitrl_static_like = True  # type: ignore[attr-defined]
+                    targets.append((function, f"{stmt.name}.{item.name}", True))
                 else:
                     rejected["nested_in_class"] += 1
     candidates: list[Candidate] = []
