@@ -1,0 +1,79 @@
+"""benchmarks/rl_compare.py's bookkeeping: append-only results, newest row wins, paired table (no model)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "rl_compare.py"
+_spec = importlib.util.spec_from_file_location("rl_compare", _PATH)
+assert _spec is not None and _spec.loader is not None
+rl_compare = importlib.util.module_from_spec(_spec)
+sys.modules["rl_compare"] = rl_compare  # dataclasses look their module up
+_spec.loader.exec_module(rl_compare)
+
+
+def result(
+    row: str, seed: int, mbpp: list[int], he: list[int], programs: int = 0, finished: str = "t"
+) -> dict:
+    def bench(values: list[int]) -> dict:
+        per_task = {f"t{i}": float(v) for i, v in enumerate(values)}
+        return {"pass@1": sum(values) / len(values), "n_tasks": len(values), "per_task": per_task}
+
+    return {
+        "row": row,
+        "algo": "none" if row == "base" else "actor-critic",
+        "seed": seed,
+        "tasks": "mbpp:train",
+        "budget": {"steps": 0 if row == "base" else 10, "programs": programs},
+        "eval": {"mbpp": bench(mbpp), "humaneval": bench(he), "humaneval+": bench(he)},
+        "finished": finished,
+    }
+
+
+def test_results_are_appended_and_the_newest_row_wins(tmp_path):
+    path = tmp_path / "results.jsonl"
+    rl_compare.append_result(path, result("base", 0, [1, 0], [0], finished="old"))
+    rl_compare.append_result(path, result("base", 0, [1, 1], [1], finished="new"))
+    with path.open("a") as f:
+        f.write('{"row": "ppo", "se')  # a line cut by a kill: that row is simply rerun
+    rows = rl_compare.read_results(path)
+    assert len(rows) == 2  # the old line is kept in the file
+    assert rl_compare.latest(rows)[("base", 0)]["finished"] == "new"
+
+
+def test_table_reports_paired_differences_against_base_and_the_method():
+    base = [1] * 20 + [0] * 80
+    method = [1] * 60 + [0] * 40  # solves the base's 20 and 40 more
+    results = [
+        result("base", 0, base, [1, 0, 0, 0]),
+        result("ac-mined", 0, method, [1, 1, 0, 0], programs=160),
+        result("ac-mined", 1, method, [1, 1, 1, 0], programs=160),
+    ]
+    text = rl_compare.table(results)
+    lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    method_cells = [c.strip() for c in lines["ac-mined"].split("|")[1:-1]]
+    assert method_cells[:7] == ["ac-mined", "actor-critic", "mbpp:train", "0,1", "160", "10", "60.0 (n=100)"]
+    assert method_cells[7] == "62.5 (n=4)"  # humaneval averaged over the two seeds per task
+    assert method_cells[9].startswith("+40.0 [") and method_cells[9].endswith("*")  # vs base, significant
+    assert method_cells[12:] == ["—", "—", "—"]  # no comparison of the method with itself
+    base_cells = [c.strip() for c in lines["base"].split("|")[1:-1]]
+    assert base_cells[9:12] == ["—", "—", "—"]
+    assert base_cells[12].startswith("+40.0 [")  # method − base
+
+
+def test_unknown_rows_are_a_one_line_error(capsys):
+    assert rl_compare.main(["--rows", "base,nope", "--out", "/tmp/unused-rl-compare"]) == 2
+    assert "unknown row(s) nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(rl_compare.PROFILES))
+def test_every_profile_gives_every_row_the_same_training_budget(name):
+    profile = rl_compare.PROFILES[name]
+    assert {"steps", "prompts_per_step", "k", "max_new_tokens", "learning_rate"} <= set(profile.train)
+    assert json.dumps(profile.train)  # plain config values, settable as key=value
+    assert rl_compare.ROWS[0].name == "base" and rl_compare.METHOD in rl_compare.ROWS_BY_NAME
