@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import ast
+import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from unitrl.datagen.inputs import CallInput, body_constants, generate_inputs, is_literal, literal, mutate
+from unitrl.datagen.strategies import draw_values, from_rng, value_strategy
 from unitrl.datagen.types import (
     ANY,
     BOOL,
@@ -236,3 +242,115 @@ def test_non_literal_defaults_of_guessed_type_are_left_alone():
     assert calls and all(len(c.args) == 1 and type(c.args[0]) is str for c in calls)
     typed = "import re\n\ndef clip(x: int, limit: int = len('ab')):\n    return min(x, limit)\n"
     assert {len(c.args) for c in generate_inputs(infer_signature(typed, "clip"), n=20)} == {1, 2}
+
+
+# ------------------------------------------------------------------------------- Hypothesis-drawn inputs
+
+SEEDED = '''
+def seeded(n: int, word: str, xs: list[int], ratio: float = 0.5):
+    """Look for the magic numbers."""
+    if n == 37 and word == "zebra":
+        return xs
+    return ratio * 2.25
+'''
+
+ALL_KINDS = [
+    INT,
+    FLOAT,
+    STR,
+    BOOL,
+    TypeSpec("bytes"),
+    TypeSpec("none"),
+    list_of(list_of(INT)),
+    TypeSpec("set", (STR,)),
+    TypeSpec("tuple", (INT, STR, FLOAT)),
+    TypeSpec("tuple", (FLOAT,), variadic=True),
+    TypeSpec("dict", (STR, list_of(FLOAT))),
+    optional(list_of(STR)),
+    ANY,
+]
+
+
+def test_hypothesis_inputs_are_identical_on_every_call():
+    sig = infer_signature(SEEDED, "seeded")
+    consts = body_constants(SEEDED, "seeded")
+    runs = [[c.render("seeded") for c in generate_inputs(sig, n=40, constants=consts)] for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2] and len(runs[0]) == 40
+    assert runs[0] != [c.render("seeded") for c in generate_inputs(sig, n=40, seed=1, constants=consts)]
+    for t in ALL_KINDS:
+        first = draw_values(value_strategy(t, [3, "x"]), 30, f"same:{t}")
+        assert literal(first) == literal(draw_values(value_strategy(t, [3, "x"]), 30, f"same:{t}"))
+
+
+def test_hypothesis_inputs_do_not_depend_on_the_process():
+    """Another interpreter, another hash seed, other modules loaded: the same inputs (Hypothesis' pool of
+    constants from the caller's own modules is switched off)."""
+    script = (
+        "import json, sys, collections, email.utils, tests.test_datagen_inputs as m\n"
+        "from unitrl.datagen.inputs import body_constants, generate_inputs\n"
+        "from unitrl.datagen.types import infer_signature\n"
+        "sig = infer_signature(m.SEEDED, 'seeded')\n"
+        "calls = generate_inputs(sig, n=40, constants=body_constants(m.SEEDED, 'seeded'))\n"
+        "print(json.dumps([c.render('seeded') for c in calls]))\n"
+    )
+    sig = infer_signature(SEEDED, "seeded")
+    here = [
+        c.render("seeded") for c in generate_inputs(sig, n=40, constants=body_constants(SEEDED, "seeded"))
+    ]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(root)}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        check=True,
+        timeout=120,
+    )
+    assert json.loads(out.stdout) == here
+
+
+def test_hypothesis_draws_are_seeded_with_the_body_constants():
+    assert body_constants(SEEDED, "seeded") == [37, "zebra", 2.25]
+    ints = draw_values(value_strategy(INT, [37]), 120, "ints")
+    assert {36, 37, 38} <= set(ints)
+    assert "zebra" in draw_values(value_strategy(STR, ["zebra"]), 120, "strs")
+    assert 2.25 in draw_values(value_strategy(FLOAT, [2.25]), 120, "floats")
+    # equal constants of different types never share a strategy (Hypothesis caches by equal arguments)
+    assert 2 in draw_values(value_strategy(INT, [2]), 60, "two")
+    assert {type(v) for v in draw_values(value_strategy(FLOAT, [2.0]), 60, "two")} == {float}
+    # and the calls drawn for the function (past the boundary inputs) use them too
+    sig = infer_signature(SEEDED, "seeded")
+    calls = generate_inputs(sig, n=60, constants=[37, "zebra", 2.25], boundary_share=0.0)
+    assert any(c.args[0] == 37 for c in calls) and any(c.args[1] == "zebra" for c in calls)
+
+
+def test_hypothesis_values_are_small_round_tripping_literals():
+    for t in ALL_KINDS:
+        values = draw_values(value_strategy(t, [5, 1.5, "k"]), 80, f"kinds:{t}")
+        assert len({literal(v) for v in values}) >= {"bool": 2, "none": 1}.get(t.kind, 3), t
+        for v in values:
+            text = literal(v)
+            assert is_literal(v) and ast.literal_eval(text) == v, (t, v)
+            assert "nan" not in text and "inf" not in text
+            assert len(text) <= 400
+    for call in generate_inputs(infer_signature(MODULE, "annotated"), n=40):
+        node = ast.parse(call.render("f"), mode="eval").body
+        assert [ast.literal_eval(a) for a in node.args] == list(call.args)
+
+
+def test_hypothesis_writes_nothing_to_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("annotated", "google", "by_name"):
+        generate_inputs(infer_signature(MODULE, name), n=40, seed=3)
+    assert list(tmp_path.iterdir()) == []  # no .hypothesis/ (database, constants or charmap cache)
+
+
+def test_draw_random_backs_mutation_and_relate():
+    strategy = from_rng(lambda rng: (rng.randint(3, 5), rng.choice("xyz"), rng.randrange(2), rng.random()))
+    values = draw_values(strategy, 40, "rng")
+    assert {v[0] for v in values} <= {3, 4, 5} and {v[1] for v in values} <= set("xyz")
+    assert all(0 <= v[3] < 1 for v in values)
+    mutated = draw_values(from_rng(lambda rng: mutate([1, 2, 3], list_of(INT), rng)), 40, "mut")
+    assert len({literal(m) for m in mutated}) > 3 and all(isinstance(m, list) for m in mutated)

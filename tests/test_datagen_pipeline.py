@@ -15,6 +15,7 @@ from unitrl.datagen.oracle import refine_signature, run_oracle
 from unitrl.datagen.pipeline import MineConfig, Miner, mine_paths
 from unitrl.datagen.prompt import build_prompt, filter_doctests
 from unitrl.datagen.sources import python_files
+from unitrl.datagen.strategies import HYPOTHESIS_VERSION
 from unitrl.datagen.suite import setup_for
 from unitrl.datagen.types import infer_signature
 from unitrl.errors import UnitrlError
@@ -181,6 +182,7 @@ def test_mining_keeps_strong_deterministic_tasks(miner, mined):
     assert "unordered" not in names
     assert stats.functions_seen == 4 and stats.rejected["nondeterministic"] == 1
     assert stats.tasks_kept == len(tasks) and stats.mean_score >= 0.8
+    assert stats.coverage_tasks == len(tasks) and 0.5 <= stats.mean_branch_coverage <= 1.0
     samples = [t.sample(t.reference, key=t.task_id) for t in tasks]
     for task, result in zip(tasks, miner.executor.run(samples), strict=True):
         assert result.passed, (task.task_id, result)
@@ -188,6 +190,8 @@ def test_mining_keeps_strong_deterministic_tasks(miner, mined):
         assert task.meta["mutation_score"] >= 0.8
         assert task.meta["path"] == "fixture.py" and task.meta["line"] > 0
         assert task.meta["n_mutants"] > 0 and isinstance(task.meta["survivors"], list)
+        assert 0.0 <= task.meta["branch_coverage"] <= 1.0 and task.meta["n_branches"] >= 0
+        assert task.meta["hypothesis"] == HYPOTHESIS_VERSION
         ast.parse(task.prompt)  # a header and a docstring: valid Python with the body removed
         assert task.prompt.rstrip().endswith('"""')
         for test in task.tests:

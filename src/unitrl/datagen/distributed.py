@@ -309,9 +309,7 @@ def _take(item: dict[str, Any], screen: TaskScreen | None) -> tuple[list[Task], 
         if task is None:  # rejected anyway: stays counted under its own reason
             continue
         dropped.add(task_id)
-        stats.tasks_kept -= 1
-        stats.tests_total -= len(task.tests)
-        stats.score_total -= float(task.meta["mutation_score"])
+        stats.count_task(task, -1)
         stats.candidates -= 1
         stats.rejected["duplicate"] += 1
         stats.dedup_dropped += 1

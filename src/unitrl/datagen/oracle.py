@@ -34,7 +34,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from unitrl.datagen.inputs import CallInput, generate_inputs, literal
+from unitrl.datagen.inputs import CallInput, generate_inputs, is_literal, literal, simplest
+from unitrl.datagen.strategies import draw_columns
 from unitrl.datagen.types import BYTES, FLOAT, INT, STR, Signature, TypeSpec, list_of
 from unitrl.execution import Sample, SampleResult, TestResult
 
@@ -377,9 +378,10 @@ def refine_signature(
     Names mislead (``a`` is a list in ``bisect``, ``s`` is bytes in ``base64``), so when fewer than
     ``good_enough`` of ``n`` calls with the inferred types are accepted (return, or raise an exception a
     spec may ask for), each parameter whose type was
-    only guessed is tried with each of :data:`PROBE_TYPES` (others unchanged), all probes in one executor
-    batch, and keeps the type under which the calls show the most distinct behaviours (ties: more accepted
-    calls).  Types from
+    only guessed is tried with each of :data:`PROBE_TYPES` (others unchanged: the same calls with that
+    argument replaced by the type's boundary values and values drawn from its Hypothesis strategy), all
+    probes in one executor batch, and keeps the type under which the calls show the most distinct
+    behaviours (ties: more accepted calls).  Types from
     annotations, docstrings and doctests are never replaced.  Parameters are varied one at a time, so a
     second round (``rounds``) re-probes with the first round's winners in place (``heappushpop(heap,
     item)``: ``item``'s type only shows once ``heap`` is a list).
@@ -391,6 +393,7 @@ def refine_signature(
     ][:max_params]
     if not weak:
         return signature
+    pools: dict[TypeSpec, list[Any]] = {}
     for _ in range(rounds):
         refined = _refine_once(
             reference,
@@ -403,6 +406,7 @@ def refine_signature(
             constants or [],
             good_enough,
             test_timeout,
+            pools,
         )
         if refined is signature:
             break
@@ -421,20 +425,19 @@ def _refine_once(
     constants: list[Any],
     good_enough: float,
     test_timeout: float,
+    pools: dict[TypeSpec, list[Any]],
 ) -> Signature:
-    """One round of :func:`refine_signature`: each weak parameter varied alone, the others as they are."""
-    variants: list[tuple[int | None, TypeSpec | None]] = [(None, None)]
-    for i in weak:
-        variants += [(i, t) for t in PROBE_TYPES if t != signature.params[i].type]
-    samples = []
-    for k, (i, t) in enumerate(variants):
-        sig = _with_type(signature, i, t) if i is not None and t is not None else signature
-        sig = replace(sig, examples=[])  # the doctests would give every variant the same calls
-        calls = generate_inputs(sig, n=n, seed=seed, constants=constants)
-        samples.append(
-            Sample(reference, [_probe(entry_point, c) for c in calls], key=k, program_names=[entry_point])
-        )
-    results = executor.run(samples, test_timeout=test_timeout, timeout=test_timeout * 3 + 2)
+    """One round of :func:`refine_signature`: each weak parameter varied alone, the others as they are.
+
+    A variant is the calls with the types as they are, one argument replaced by values of the probed type
+    (``pools``: boundary values, then Hypothesis draws; shared by the rounds), which is much cheaper than
+    generating a fresh set of calls for each of the (up to 28) variants.  The calls as they are and every
+    variant run in one executor batch."""
+    # the doctests would give every variant the same calls
+    base_calls = generate_inputs(replace(signature, examples=[]), n=n, seed=seed, constants=constants)
+
+    def sample(k: int, calls: list[CallInput]) -> Sample:
+        return Sample(reference, [_probe(entry_point, c) for c in calls], key=k, program_names=[entry_point])
 
     def accepted(t: TestResult) -> bool:
         # a ValueError on some inputs is part of a spec; a TypeError mostly says the type is wrong
@@ -448,8 +451,21 @@ def _refine_once(
         ]
         return len(set(kept)), len(kept)
 
-    base = score(results[0])
-    if base[1] >= good_enough * max(1, len(samples[0].tests)):
+    if not pools:
+        pools.update(_probe_pools(n, seed, constants))
+    variants: list[tuple[int, TypeSpec]] = []
+    samples: list[Sample] = [sample(0, base_calls)]
+    for i in weak:
+        for t in PROBE_TYPES:
+            if t == signature.params[i].type:
+                continue
+            calls = _vary(signature, base_calls, i, pools[t])
+            if calls:
+                variants.append((i, t))
+                samples.append(sample(len(samples), calls))
+    base_result, *results = executor.run(samples, test_timeout=test_timeout, timeout=test_timeout * 3 + 2)
+    base = score(base_result)
+    if base[1] >= good_enough * max(1, len(base_calls)):
         return signature
     params = list(signature.params)
     changed = False
@@ -464,7 +480,64 @@ def _refine_once(
     return replace(signature, params=params) if changed else signature
 
 
-def _with_type(signature: Signature, index: int, spec: TypeSpec) -> Signature:
-    params = list(signature.params)
-    params[index] = replace(params[index], type=spec)
-    return replace(signature, params=params)
+#: Hypothesis draws of every probe type, by (seed, n): the same for every function, so drawn once.
+_DRAWN: dict[tuple[int, int], list[list[Any]]] = {}
+
+
+def _probe_pools(n: int, seed: int, constants: list[Any]) -> dict[TypeSpec, list[Any]]:
+    """Values of each probe type: its boundary values, the function's constants of that type, then draws
+    from its strategy (one Hypothesis run for all the types, shared by all functions), distinct."""
+    if (seed, n) not in _DRAWN:
+        _DRAWN[(seed, n)] = draw_columns(PROBE_TYPES, (), max(1, n // 2), f"unitrl-probe:{seed}:{n}")
+    drawn = _DRAWN[(seed, n)]
+    pools: dict[TypeSpec, list[Any]] = {}
+    for t, column in zip(PROBE_TYPES, drawn, strict=True):
+        own = [c for c in constants if type(c).__name__ == t.kind]
+        seen: set[str] = set()
+        pool: list[Any] = []
+        for value in [*simplest(t), *own, *column]:
+            if is_literal(value) and literal(value) not in seen:
+                seen.add(literal(value))
+                pool.append(value)
+        pools[t] = pool
+    return pools
+
+
+def _vary(signature: Signature, calls: list[CallInput], index: int, values: list[Any]) -> list[CallInput]:
+    """``calls`` with the argument of parameter ``index`` replaced by ``values`` in turn (left out: calls
+    that do not pass it and cannot; empty when no call can, as for a parameter that
+    :func:`~unitrl.datagen.inputs.generate_inputs` never passes)."""
+    param = signature.params[index]
+    positional = [p for p in signature.params if p.kind == "positional"]
+    # generate_inputs passes nothing from the first non-literal default of a guessed type on
+    stop = next(
+        (
+            j
+            for j, p in enumerate(positional)
+            if p.has_default and not p.default_is_literal and p.evidence in _WEAK_EVIDENCE
+        ),
+        len(positional),
+    )
+    out: list[CallInput] = []
+    seen: set[str] = set()
+    for j, call in enumerate(calls):
+        value = values[j % len(values)] if values else None
+        args, kwargs = list(call.args), dict(call.kwargs)
+        if param.kind == "positional":
+            pos = positional.index(param)
+            if pos >= stop or pos > len(args):
+                continue
+            args[pos : pos + 1] = [value]
+        elif param.kind == "vararg":
+            if stop < len(positional) or len(args) < len(positional):
+                continue
+            args = [*args[: len(positional)], value]
+        elif param.kind == "keyword" and not param.has_default:
+            kwargs[param.name] = value
+        else:
+            continue
+        varied = CallInput(tuple(args), tuple(sorted(kwargs.items())))
+        if varied.render("f") not in seen:
+            seen.add(varied.render("f"))
+            out.append(varied)
+    return out

@@ -5,8 +5,9 @@ For each function :func:`~unitrl.datagen.selection.select_functions` accepts:
 1. infer argument types (:mod:`~unitrl.datagen.types`) and generate inputs (:mod:`~unitrl.datagen.inputs`);
 2. run the reference on them under two hash seeds and keep the reliable calls as asserts
    (:mod:`~unitrl.datagen.oracle`);
-3. pick a small suite by greedy mutant cover and keep the task only if its mutation score reaches the
-   threshold (:mod:`~unitrl.datagen.suite`);
+3. pick a small suite by greedy mutant cover, ties broken by the reference's branches each test covers
+   (coverage.py, run in the sandbox: :mod:`~unitrl.datagen.coverage`), and keep the task only if its
+   mutation score reaches the threshold (:mod:`~unitrl.datagen.suite`);
 4. write the prompt (:mod:`~unitrl.datagen.prompt`).
 
 Every function looked at ends up either as a task or under exactly one rejection reason: the selection
@@ -31,6 +32,7 @@ from unitrl.datagen.oracle import refine_signature, run_oracle
 from unitrl.datagen.prompt import build_prompt
 from unitrl.datagen.scoring import ReferenceFailsError
 from unitrl.datagen.selection import Candidate, select_functions
+from unitrl.datagen.strategies import HYPOTHESIS_VERSION
 from unitrl.datagen.suite import select_suite
 from unitrl.datagen.types import infer_signature
 from unitrl.tasks import Task
@@ -91,6 +93,9 @@ class MineConfig:
     decontaminate: bool = False
     #: Word 5-gram Jaccard similarity with a benchmark task at or above which a task is contaminated.
     contamination_threshold: float = 0.5
+    #: Measure the reference's branch coverage (coverage.py, in the sandbox) to break ties in suite
+    #: selection and report it in ``meta["branch_coverage"]``.
+    branch_coverage: bool = True
 
 
 @dataclass
@@ -105,6 +110,9 @@ class MineStats:
     tasks_kept: int = 0
     tests_total: int = 0
     score_total: float = 0.0
+    #: Sum of the kept tasks' branch coverage, over the ``coverage_tasks`` tasks where it was measured.
+    coverage_total: float = 0.0
+    coverage_tasks: int = 0
     seconds: float = 0.0
     #: False when ``limit`` stopped the run inside the source (a resumed run must mine it again).
     complete: bool = True
@@ -120,6 +128,21 @@ class MineStats:
     def mean_score(self) -> float:
         return self.score_total / self.tasks_kept if self.tasks_kept else 0.0
 
+    @property
+    def mean_branch_coverage(self) -> float | None:
+        """Mean branch coverage of the kept suites (``None`` when none was measured)."""
+        return self.coverage_total / self.coverage_tasks if self.coverage_tasks else None
+
+    def count_task(self, task: Task, sign: int = 1) -> None:
+        """Count a kept task (``sign=-1``: take back one counted earlier, e.g. a duplicate found later)."""
+        self.tasks_kept += sign
+        self.tests_total += sign * len(task.tests)
+        self.score_total += sign * float(task.meta["mutation_score"])
+        coverage = task.meta.get("branch_coverage")
+        if coverage is not None:
+            self.coverage_total += sign * float(coverage)
+            self.coverage_tasks += sign
+
     def add(self, other: MineStats) -> None:
         self.files += other.files
         self.functions_seen += other.functions_seen
@@ -128,6 +151,8 @@ class MineStats:
         self.tasks_kept += other.tasks_kept
         self.tests_total += other.tests_total
         self.score_total += other.score_total
+        self.coverage_total += other.coverage_total
+        self.coverage_tasks += other.coverage_tasks
         self.seconds += other.seconds
         self.dedup_dropped += other.dedup_dropped
         self.decontaminated += other.decontaminated
@@ -144,16 +169,20 @@ class MineStats:
             "decontaminated": self.decontaminated,
             "mean_tests": round(self.mean_tests, 2),
             "mean_mutation_score": round(self.mean_score, 3),
+            "mean_branch_coverage": None if (c := self.mean_branch_coverage) is None else round(c, 3),
             "seconds": round(self.seconds, 1),
         }
 
     def line(self) -> str:
         reasons = ", ".join(f"{k} {v}" for k, v in self.rejected.most_common())
+        coverage = self.mean_branch_coverage
+        coverage_text = "n/a" if coverage is None else f"{coverage:.3f}"
         return (
             f"{self.files} files, {self.functions_seen} functions seen ({self.candidates} selected), "
             f"{self.tasks_kept} tasks kept "
             f"({self.dedup_dropped} duplicates and {self.decontaminated} benchmark look-alikes dropped) "
-            f"(mean {self.mean_tests:.1f} tests, mean mutation score {self.mean_score:.3f}) in "
+            f"(mean {self.mean_tests:.1f} tests, mean mutation score {self.mean_score:.3f}, "
+            f"mean branch coverage {coverage_text}) in "
             f"{self.seconds:.1f} s; rejected: {reasons or 'none'}"
         )
 
@@ -201,6 +230,8 @@ def mine_candidate(
             max_raises=config.max_raises,
             mutant_limit=config.mutant_limit,
             test_timeout=config.mutant_timeout,
+            measure_coverage=config.branch_coverage,
+            coverage_executor=recheck,  # idle while the kill matrix runs on `executor`
         )
     except ReferenceFailsError:
         return None, "reference_fails"
@@ -229,11 +260,16 @@ def mine_candidate(
             "mutation_score": round(report.score, 4),
             "n_mutants": report.total,
             "survivors": report.survivor_summary(),
+            #: covered / all branches of the reference (coverage.py, in the sandbox); None: not measured
+            "branch_coverage": None if suite.branch_coverage is None else round(suite.branch_coverage, 4),
+            "n_branches": suite.n_branches,
             "oracle_cases": len(oracle.cases),
             "oracle_dropped": dict(oracle.dropped),
             "doctests": doc_counts,
             #: False: the prompt's docstring was written from oracle examples (the function had none)
             "documented": bool(candidate.docstring),
+            #: the inputs are reproducible with this Hypothesis version (unitrl.datagen.strategies)
+            "hypothesis": HYPOTHESIS_VERSION,
         },
     )
     return task, None
@@ -301,9 +337,7 @@ def mine_source(
             if meta:
                 task.meta.update(meta)
             tasks.append(task)
-            stats.tasks_kept += 1
-            stats.tests_total += len(task.tests)
-            stats.score_total += float(task.meta["mutation_score"])
+            stats.count_task(task)
             if on_task is not None:
                 on_task(task)
     finally:
