@@ -327,6 +327,13 @@ def test_cli_mine_writes_tasks_and_resumes(tmp_path):
         third.exit_code == 0 and "1 files already in" in third.output and "0 functions seen" in third.output
     )
     assert out.read_text() == before
+    # the statistics sidecar sums the finished files of every run (the cut-short first pass is not in it)
+    stats = CliRunner().invoke(_app(), ["mine", "--stats", "--out", str(out)])
+    assert stats.exit_code == 0, stats.output
+    assert "1 files, 4 functions seen (4 selected)" in stats.output
+    assert f"{len(tasks)} tasks kept" in stats.output
+    saved = json.loads((tmp_path / "tasks.jsonl.stats.json").read_text())
+    assert saved["tasks_kept"] == len(tasks) and saved["functions_seen"] == 4
 
 
 def test_cli_mine_bad_input_is_a_unitrl_error(tmp_path):
@@ -334,6 +341,8 @@ def test_cli_mine_bad_input_is_a_unitrl_error(tmp_path):
         ["mine", str(tmp_path / "missing"), "--out", str(tmp_path / "o.jsonl")],
         ["mine", str(tmp_path), "--out", str(tmp_path / "o.txt")],
         ["mine", str(tmp_path), "--out", str(tmp_path / "o.jsonl"), "--threshold", "2"],
+        ["mine", "--out", str(tmp_path / "o.jsonl")],
+        ["mine", "--stats", "--out", str(tmp_path / "never-mined.jsonl")],
     ):
         result = CliRunner().invoke(_app(), args)
         assert isinstance(result.exception, UnitrlError), result.output

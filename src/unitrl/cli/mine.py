@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +14,25 @@ from unitrl.errors import UnitrlError
 def _done_file(out: Path) -> Path:
     """The sidecar listing every source file finished, tasks or not (``TASKS.jsonl.done``)."""
     return out.with_name(out.name + ".done")
+
+
+def _stats_file(out: Path) -> Path:
+    """The sidecar with the summed statistics of every finished file (``TASKS.jsonl.stats.json``)."""
+    return out.with_name(out.name + ".stats.json")
+
+
+def _read_stats(out: Path) -> Any:
+    from unitrl.datagen.pipeline import MineStats
+
+    path = _stats_file(out)
+    if not path.is_file():
+        return MineStats(files=0)
+    try:
+        return MineStats.from_state(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError, AttributeError):
+        raise UnitrlError(
+            f"{path}: not a statistics file written by unitrl mine; delete it to start over"
+        ) from None
 
 
 def _resume_state(out: Path) -> tuple[set[str], set[str]]:
@@ -39,8 +58,14 @@ def _resume_state(out: Path) -> tuple[set[str], set[str]]:
 
 
 def mine(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Task JSONL to append to; files already mined (see OUT.done) are skipped."
+        ),
+    ],
     sources: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             metavar="SOURCE...",
             help=(
@@ -48,14 +73,9 @@ def mine(
                 ".zip; read without extracting), pypi:NAME[==VERSION] (downloaded with pip, never "
                 "installed), or JSONL corpora of {path, content} records."
             ),
+            show_default=False,
         ),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out", help="Task JSONL to append to; files already mined (see OUT.done) are skipped."
-        ),
-    ],
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Parallel sandboxed workers (default: all cores).")
     ] = None,
@@ -105,12 +125,19 @@ def mine(
     ray_cpus_per_task: Annotated[
         float, typer.Option("--ray-cpus-per-task", help="CPUs each Ray task reserves (with --ray).")
     ] = 1.0,
+    stats_only: Annotated[
+        bool,
+        typer.Option(
+            "--stats",
+            help="Print the statistics of everything mined into --out so far (OUT.stats.json) and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Turn self-contained functions into tasks whose generated tests kill most mutants of the reference."""
     from unitrl.datagen.pipeline import MineConfig, MineStats, make_screen, mine_paths
     from unitrl.datagen.sources import Source, check_sources
     from unitrl.execution import ExecutionConfig
-    from unitrl.io import append_jsonl
+    from unitrl.io import append_jsonl, atomic_write_text
     from unitrl.tasks import Task
 
     if sandbox not in ("auto", "bwrap", "none"):
@@ -129,6 +156,19 @@ def mine(
         raise UnitrlError(f"--workers must be at least 1, got {workers}")
     if out.suffix != ".jsonl":
         raise UnitrlError(f"{out}: --out must end in .jsonl")
+    if stats_only:
+        if not _stats_file(out).is_file():
+            raise UnitrlError(
+                f"no statistics for {out} yet ({_stats_file(out)} is missing); mine into it first"
+            )
+        summary = _read_stats(out)
+        typer.echo(summary.line() + f" -> {out}")
+        typer.echo(json.dumps(summary.to_dict()), err=True)
+        return
+    if not sources:
+        raise UnitrlError(
+            "give at least one SOURCE to mine (a folder, .py file, stdlib, archive or pypi:NAME)"
+        )
     if ray:
         from unitrl.datagen.distributed import require_ray
 
@@ -137,6 +177,7 @@ def mine(
             raise UnitrlError(f"--ray-cpus-per-task must be positive, got {ray_cpus_per_task}")
     check_sources(sources)  # bad paths fail now, before any download or worker
     done, written = _resume_state(out)
+    cumulative = _read_stats(out)  # every finished file of this and earlier runs into --out
     out.parent.mkdir(parents=True, exist_ok=True)
     _done_file(out).touch()  # from now on the sidecar, not meta.path, says which files are finished
     config = MineConfig(
@@ -168,9 +209,15 @@ def mine(
 
     def on_file(label: str, stats: MineStats) -> None:
         if stats.complete:
+            cumulative.add(stats)
+            atomic_write_text(_stats_file(out), json.dumps(cumulative.state()) + "\n")
             with open(_done_file(out), "a", encoding="utf-8") as f:
                 f.write(label + "\n")
-        typer.echo(f"{label}: {stats.functions_seen} functions, {stats.tasks_kept} tasks", err=True)
+        typer.echo(
+            f"{label}: {stats.functions_seen} functions, {stats.tasks_kept} tasks "
+            f"(so far: {cumulative.tasks_kept} tasks from {cumulative.functions_seen} functions)",
+            err=True,
+        )
 
     described: list[str] = []
 
@@ -198,6 +245,8 @@ def mine(
     skipped = f" ({len(done)} files already in {out} skipped)" if done else ""
     typer.echo(f"sources: {'; '.join(described)}")
     typer.echo(total.line() + skipped + f" -> {out}")
+    if done:
+        typer.echo(f"all of {out} (unitrl mine --stats --out {out}): {cumulative.line()}")
     typer.echo(json.dumps(total.to_dict()), err=True)
 
 

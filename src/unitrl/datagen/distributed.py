@@ -58,21 +58,6 @@ def require_ray() -> Any:
     return ray
 
 
-def stats_to_data(stats: MineStats) -> dict[str, Any]:
-    """Every field of ``stats`` as plain data (unlike :meth:`MineStats.to_dict`, nothing rounded or left
-    out), for :func:`stats_from_data`."""
-    data = {f.name: getattr(stats, f.name) for f in dataclasses.fields(stats)}
-    data["rejected"] = dict(stats.rejected)
-    return data
-
-
-def stats_from_data(data: dict[str, Any]) -> MineStats:
-    fields = {f.name for f in dataclasses.fields(MineStats)}
-    values = {k: v for k, v in data.items() if k in fields}
-    values["rejected"] = Counter(values.get("rejected", {}))
-    return MineStats(**values)
-
-
 class _RecordingScreen(TaskScreen):
     """The screen of one batch: the run's dedup/decontamination settings, the benchmark index shipped from
     the driver, the keys the run started with; it records each candidate it lets through (task id and
@@ -114,7 +99,7 @@ def mine_batch(
     ``screen_settings`` holds ``dedup``, ``decontaminate``, ``threshold`` and ``index`` (a
     :class:`~unitrl.datagen.dedup.BenchmarkIndex` or ``None``).  ``limit`` caps the candidates of the whole
     batch; files after it is reached are left out of the answer (so they count as not mined).  Returns
-    ``{"files": [{"label", "tasks" (task dicts), "stats" (see :func:`stats_to_data`), "candidates"
+    ``{"files": [{"label", "tasks" (task dicts), "stats" (see :meth:`MineStats.state`), "candidates"
     ([task id, function key] of each candidate let through, in order)}], "matches": {...}}``.
     """
     screen = _RecordingScreen(seen=seen, **screen_settings)
@@ -136,7 +121,7 @@ def mine_batch(
                 {
                     "label": label,
                     "tasks": [t.to_dict() for t in tasks],
-                    "stats": stats_to_data(stats),
+                    "stats": MineStats.state(stats),
                     "candidates": [list(r) for r in screen.records],
                 }
             )
@@ -295,7 +280,7 @@ def mine_paths_ray(
 def _take(item: dict[str, Any], screen: TaskScreen | None) -> tuple[list[Task], MineStats]:
     """One file's answer, with the tasks of functions mined earlier in the run (in another batch) dropped
     as duplicates."""
-    stats = stats_from_data(item["stats"])
+    stats = MineStats.from_state(item["stats"])
     found = [task_from_dict(record, item["label"]) for record in item["tasks"]]
     if screen is None or not screen.dedup:
         return found, stats

@@ -17,6 +17,7 @@ where its yield went.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -158,6 +159,23 @@ class MineStats:
         self.decontaminated += other.decontaminated
         self.complete = self.complete and other.complete
 
+    def state(self) -> dict[str, Any]:
+        """Every raw field (sums, not means), JSON-ready: what :meth:`from_state` reads back."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["rejected"] = dict(self.rejected)
+        return data
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> MineStats:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["rejected"] = Counter(values.get("rejected", {}))
+        return cls(**values)
+
+    @property
+    def functions_per_second(self) -> float:
+        return self.functions_seen / self.seconds if self.seconds else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "files": self.files,
@@ -171,6 +189,9 @@ class MineStats:
             "mean_mutation_score": round(self.mean_score, 3),
             "mean_branch_coverage": None if (c := self.mean_branch_coverage) is None else round(c, 3),
             "seconds": round(self.seconds, 1),
+            "yield": round(self.tasks_kept / self.functions_seen, 4) if self.functions_seen else 0.0,
+            "functions_per_second": round(self.functions_per_second, 2),
+            "tasks_per_minute": round(60 * self.tasks_kept / self.seconds, 1) if self.seconds else 0.0,
         }
 
     def line(self) -> str:
@@ -183,7 +204,7 @@ class MineStats:
             f"({self.dedup_dropped} duplicates and {self.decontaminated} benchmark look-alikes dropped) "
             f"(mean {self.mean_tests:.1f} tests, mean mutation score {self.mean_score:.3f}, "
             f"mean branch coverage {coverage_text}) in "
-            f"{self.seconds:.1f} s; rejected: {reasons or 'none'}"
+            f"{self.seconds:.1f} s ({self.functions_per_second:.1f} functions/s); rejected: {reasons or 'none'}"
         )
 
 
