@@ -173,6 +173,25 @@ def test_ce_mixing_changes_the_loss(tiny_path, reward, tmp_path):
     assert results[1.0]["ce_loss"] > 0 and results[0.0]["loss"] != results[1.0]["loss"]
 
 
+def test_micro_batches_give_the_full_batch_update(tiny_path, reward, tmp_path):
+    _, tok = load_model(str(tiny_path))
+    batch = labelled_batch(tok)
+    adv = torch.tensor([1.0, -1.0, -0.5, 0.5])
+    weights = torch.linspace(0.1, 0.9, 4 * 64).reshape(4, 64)
+    results, params = {}, {}
+    for accumulation in (1, 3):
+        model, _ = load_model(str(tiny_path))
+        config = small_config(tmp_path, grad_accumulation=accumulation, max_grad_norm=0.0)
+        trainer = CodeRLTrainer(config, model, tok, TASKS, reward)
+        results[accumulation] = trainer.update_policy(batch, adv, weights, trainer.reference_batch(batch))
+        params[accumulation] = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for key in ("loss", "pg_loss", "ce_loss", "grad_norm"):
+        assert results[3][key] == pytest.approx(results[1][key], rel=1e-4, abs=1e-6), key
+    worst = max(float((params[1][n] - params[3][n]).abs().max()) for n in params[1])
+    # grad_norm above pins the accumulated gradient; Adam's first step (~lr * sign) only has to agree closely
+    assert worst < 1e-2 * config.learning_rate, worst
+
+
 def test_resume_reproduces_the_next_step(tiny_path, reward, tmp_path):
     config = small_config(tmp_path)
     a = CodeRLTrainer(config, *load_model(str(tiny_path)), TASKS, reward)

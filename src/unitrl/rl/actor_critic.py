@@ -35,7 +35,8 @@ import torch
 from unitrl.rewards import ExecutionReward
 from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.config import ActorCriticConfig
-from unitrl.rl.critic import Critic, critic_regression_step, mean_pool, pad_sequences, policy_features
+from unitrl.rl.critic import Critic, critic_regression_step, mean_pool, policy_features
+from unitrl.rl.logprobs import token_logprobs
 from unitrl.rl.loop import PRETRAIN_SEED_OFFSET, STEP_SEED_STRIDE, TrainingRun
 from unitrl.rl.rollout import Rollout
 from unitrl.tasks import Task
@@ -51,24 +52,12 @@ def completion_logprobs(
     at the completion's tokens.  ``features`` (with ``with_features``) is the detached, mean-pooled last
     hidden state over prompt + completion -- the critic's input, for free from the same forward pass.
     """
-    sequences = []
-    for r in rollouts:
-        if not r.prompt_token_ids:
-            raise ValueError(
-                f"rollout for {r.task_id!r} has an empty prompt: its first token has no log-prob"
-            )
-        sequences.append(list(r.prompt_token_ids) + list(r.completion_token_ids))
-    device = next(model.parameters()).device
-    input_ids, attention = pad_sequences(sequences, pad_id, device)
-    out = model(input_ids=input_ids, attention_mask=attention, output_hidden_states=with_features)
-    logits = out.logits[:, :-1].float()
-    targets = input_ids[:, 1:]
-    token_logp = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    mask = torch.zeros_like(token_logp)
-    for i, r in enumerate(rollouts):
-        start = len(r.prompt_token_ids) - 1
-        mask[i, start : start + len(r.completion_token_ids)] = 1.0
-    features = mean_pool(out.hidden_states[-1].detach(), attention) if with_features else None
+    if any(not r.prompt_token_ids for r in rollouts):
+        empty = next(r.task_id for r in rollouts if not r.prompt_token_ids)
+        raise ValueError(f"rollout for {empty!r} has an empty prompt: its first token has no log-prob")
+    pairs = [(r.prompt_token_ids, r.completion_token_ids) for r in rollouts]
+    token_logp, mask, hidden, attention = token_logprobs(model, pairs, pad_id, with_hidden=with_features)
+    features = mean_pool(hidden, attention) if hidden is not None else None
     return token_logp, mask, features
 
 

@@ -83,6 +83,9 @@ class CodeRLConfig(RunConfig):
     # --- the policy loss ----------------------------------------------------------------------------------
     #: Weight of the cross-entropy on the tasks' reference solutions (0 = pure RL).
     mix_ce: float = 1.0
+    #: Micro-batches per step: the batch (and the reference solutions) are split into this many
+    #: forward/backward passes whose gradients sum to the full-batch one (same update, less memory).
+    grad_accumulation: int = 1
 
     # --- reward and execution -----------------------------------------------------------------------------
     #: Reward shape, one of :data:`unitrl.rewards.REWARDS` (CodeRL's own: ``coderl``).
@@ -97,7 +100,9 @@ class CodeRLConfig(RunConfig):
         super().validate()
         if self.k < 2:
             raise UnitrlError(f"config: k must be >= 2 (the baseline needs other samples), got {self.k}")
-        self.check_at_least(1, "critic_pretrain_batches", "critic_epochs", "critic_hidden")
+        self.check_at_least(
+            1, "critic_pretrain_batches", "critic_epochs", "critic_hidden", "grad_accumulation"
+        )
         self.check_positive("critic_learning_rate")
         self.check_non_negative("mix_ce")
 
@@ -318,16 +323,32 @@ class CodeRLTrainer(TrainingRun):
         n = len(batch)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        logp, mask, _ = token_forward(self.model, batch, self.pad_id)
-        weighted = (weights[:, : mask.shape[1]] * logp * mask).sum(-1)
-        pg_loss = -(advantages.to(logp.device) * weighted).sum() / n
-        loss = pg_loss
-        ce_loss = torch.zeros((), device=logp.device)
+        # micro-batches (grad_accumulation) sum to the full-batch gradient: each term is divided by the
+        # full batch's sample count (policy term) or token count (reference cross-entropy)
+        size = -(-n // cfg.grad_accumulation)
+        pg_total = 0.0
+        for start in range(0, n, size):
+            chunk = batch[start : start + size]
+            logp, mask, _ = token_forward(self.model, chunk, self.pad_id)
+            w = weights[start : start + size, : mask.shape[1]].to(logp.device)
+            weighted = (w * logp * mask).sum(-1)
+            pg_loss = -(advantages[start : start + size].to(logp.device) * weighted).sum() / n
+            pg_loss.backward()
+            pg_total += float(pg_loss.detach())
+        ce_total = 0.0
         if cfg.mix_ce > 0 and references:
-            ref_logp, ref_mask, _ = token_forward(self.model, references, self.pad_id)
-            ce_loss = -masked_mean(ref_logp, ref_mask)
-            loss = loss + cfg.mix_ce * ce_loss
-        loss.backward()
+            tokens = sum(len(r.completion_token_ids) for r in references)
+            rsize = -(-len(references) // cfg.grad_accumulation)
+            for start in range(0, len(references), rsize):
+                ref_logp, ref_mask, _ = token_forward(
+                    self.model, references[start : start + rsize], self.pad_id
+                )
+                ce_loss = -(ref_logp * ref_mask).sum() / max(tokens, 1)
+                (cfg.mix_ce * ce_loss).backward()
+                ce_total += float(ce_loss.detach())
+        loss = torch.tensor(pg_total + cfg.mix_ce * ce_total)
+        pg_loss = torch.tensor(pg_total)
+        ce_loss = torch.tensor(ce_total)
         params = [p for p in self.model.parameters() if p.requires_grad]
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)

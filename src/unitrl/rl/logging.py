@@ -104,9 +104,7 @@ def _start_wandb(out: Path, project: str, config: dict[str, Any]) -> Any:
     id_file = out / "wandb_run_id"
     run_id = id_file.read_text(encoding="utf-8").strip() if id_file.is_file() else secrets.token_hex(4)
     id_file.write_text(run_id + "\n", encoding="utf-8")
-    return wandb.init(
-        project=project, name=out.name, id=run_id, resume="allow", dir=str(out), config=config
-    )
+    return wandb.init(project=project, name=out.name, id=run_id, resume="allow", dir=str(out), config=config)
 
 
 def truncate_metrics(path: str | os.PathLike[str], last_step: int) -> int:

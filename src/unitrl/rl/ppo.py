@@ -49,7 +49,7 @@ from unitrl.errors import UnitrlError
 from unitrl.rewards import ExecutionReward
 from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.config import RunConfig
-from unitrl.rl.critic import pad_sequences
+from unitrl.rl.logprobs import token_logprobs
 from unitrl.rl.loop import TrainingRun
 from unitrl.rl.lora import is_peft_model
 from unitrl.rl.rollout import Rollout
@@ -207,20 +207,9 @@ def token_forward(
     value of that decision is a function of.  The mask is 1 exactly at completion tokens (as
     :func:`unitrl.rl.actor_critic.completion_logprobs`).
     """
-    sequences = [list(r.prompt_token_ids) + list(r.completion_token_ids) for r in rollouts]
-    if any(not r.prompt_token_ids for r in rollouts):
-        raise ValueError("a rollout has an empty prompt: its first token has no log-prob")
-    device = next(model.parameters()).device
-    input_ids, attention = pad_sequences(sequences, pad_id, device)
-    out = model(input_ids=input_ids, attention_mask=attention, output_hidden_states=with_hidden)
-    logits = out.logits[:, :-1].float()
-    token_logp = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    mask = torch.zeros_like(token_logp)
-    for i, r in enumerate(rollouts):
-        start = len(r.prompt_token_ids) - 1
-        mask[i, start : start + len(r.completion_token_ids)] = 1.0
-    hidden = out.hidden_states[-1][:, :-1].detach() if with_hidden else None
-    return token_logp, mask, hidden
+    pairs = [(r.prompt_token_ids, r.completion_token_ids) for r in rollouts]
+    token_logp, mask, hidden, _ = token_logprobs(model, pairs, pad_id, with_hidden=with_hidden)
+    return token_logp, mask, hidden[:, :-1] if hidden is not None else None
 
 
 def model_hidden_size(model: Any) -> int:
