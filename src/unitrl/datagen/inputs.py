@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unitrl.datagen.strategies import DrawRandom, call_strategy, draw_values, from_rng, value_strategy
-from unitrl.datagen.types import ANY, INT, STR, Signature, TypeSpec
+from unitrl.datagen.types import ANY, INT, STR, Signature, TypeSpec, hashable
 
 #: What :func:`mutate` needs of its random source: ``random.Random`` or a Hypothesis-backed ``DrawRandom``.
 Rng = Any
@@ -129,14 +129,6 @@ def body_constants(source: str, name: str | None = None) -> list[Any]:
     return found
 
 
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
-
-
 def simplest(t: TypeSpec) -> list[Any]:
     """Boundary values of a type: zero, one, minus one, empty containers, the shortest non-empty ones."""
     k = t.kind
@@ -156,7 +148,7 @@ def simplest(t: TypeSpec) -> list[Any]:
         elems = simplest(t.args[0] if t.args else INT)
         return [[], elems[1:2], elems[:3], [elems[-1], elems[0], elems[-1]]]
     if k == "set":
-        elems = [e for e in simplest(t.args[0] if t.args else INT) if _hashable(e)]
+        elems = [e for e in simplest(t.args[0] if t.args else INT) if hashable(e)]
         return [set(), set(elems[1:3])]
     if k == "tuple":
         if t.variadic:
@@ -166,7 +158,7 @@ def simplest(t: TypeSpec) -> list[Any]:
         return [tuple(f[0] for f in firsts), tuple(f[min(1, len(f) - 1)] for f in firsts)]
     if k == "dict":
         key_t, val_t = t.args if len(t.args) == 2 else (STR, INT)
-        keys = [x for x in simplest(key_t) if _hashable(x)]
+        keys = [x for x in simplest(key_t) if hashable(x)]
         vals = simplest(val_t)
         return [{}, {keys[min(1, len(keys) - 1)]: vals[min(1, len(vals) - 1)]}] if keys else [{}]
     if k == "union":
@@ -224,7 +216,7 @@ def mutate(value: Any, t: TypeSpec, rng: Rng, fill: Callable[[TypeSpec], Any] | 
             items.pop(rng.randrange(len(items)))
         elif fill is not None:
             new = fill(t.args[0] if t.args else INT)
-            if _hashable(new):
+            if hashable(new):
                 items.append(new)
         return set(items)
     if isinstance(value, dict):

@@ -52,7 +52,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from unitrl.datagen.types import INT, STR, TypeSpec, list_of
+from unitrl.datagen.types import INT, STR, TypeSpec, hashable, list_of
 
 __all__ = [
     "HYPOTHESIS_VERSION",
@@ -140,14 +140,6 @@ def from_rng(fn: Callable[[DrawRandom], T]) -> st.SearchStrategy[T]:
     return _with_rng(fn)
 
 
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
-
-
 def _maybe_sorted(pair: tuple[list[Any], int]) -> list[Any]:
     """Sorted a third of the time: binary searches, merges and the like need sorted input."""
     items, roll = pair
@@ -157,11 +149,11 @@ def _maybe_sorted(pair: tuple[list[Any], int]) -> list[Any]:
 
 
 def _to_dict(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
-    return {k: v for k, v in pairs if _hashable(k)}
+    return {k: v for k, v in pairs if hashable(k)}
 
 
 def _to_set(items: list[Any]) -> set[Any]:
-    return {i for i in items if _hashable(i)}
+    return {i for i in items if hashable(i)}
 
 
 def _round(pair: tuple[float, int]) -> float:

@@ -524,3 +524,12 @@ def _infer_one(
     if literal and default is None and default_node is not None:
         return optional(ANY), "default"
     return ANY, "unknown"
+
+
+def hashable(value: Any) -> bool:
+    """True when ``value`` can be a set element or dict key (inputs for sets and dicts are filtered by it)."""
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
