@@ -185,8 +185,10 @@ def test_bad_sources_give_one_line_errors(tmp_path, monkeypatch):
         )
 
     monkeypatch.setattr(sources, "_pip", failing_pip)
+    monkeypatch.setenv("UNITRL_PYPI_JSON", (tmp_path / "no-api").as_uri())  # offline: no sdist either
     with pytest.raises(
-        UnitrlError, match=r"pypi:nopkg-xyz: no wheel could be downloaded.*No matching distribution"
+        UnitrlError,
+        match=r"pypi:nopkg-xyz: no wheel \(ERROR: No matching distribution.*sdist could not be fetched",
     ):
         resolve_sources(["pypi:nopkg-xyz"], tmp_path)
 
@@ -204,6 +206,36 @@ def test_archives_and_corpora_are_mined_with_licences_and_member_paths(tmp_path)
     assert clamp.task_id.startswith(f"mined/{str(wheel).lstrip('/')}!demo/core.py:clamp_sum:")
     assert scale.meta["licence"] == "BSD License" and scale.meta["path"] == f"{sdist}!demo-1.0/demo/other.py"
     assert stats.files == 2 and stats.tasks_kept == 2
+
+
+def test_sdist_fallback_fetches_the_file_from_the_json_api_and_checks_its_hash(tmp_path, monkeypatch):
+    import hashlib
+    import json
+
+    sdist = build_sdist(tmp_path, {"demo-1.0/demo/core.py": CLAMP})
+    api = tmp_path / "api" / "demo"
+    api.mkdir(parents=True)
+    (tmp_path / "files").mkdir()
+    shutil.copy(sdist, tmp_path / "files" / sdist.name)
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    # as a mirror may write it: the file's URL relative to the API page
+    entry = {"packagetype": "sdist", "filename": sdist.name, "url": f"../../files/{sdist.name}"}
+    entry["digests"] = {"sha256": digest}
+    record = {"urls": [], "releases": {"1.0": [entry], "0.9": []}}
+    (api / "json").write_text(json.dumps(record))
+    monkeypatch.setenv("UNITRL_PYPI_JSON", (tmp_path / "api").as_uri())
+    got = sources.download_sdist("demo", "1.0", tmp_path / "dl")
+    assert got.read_bytes() == sdist.read_bytes() and got.parent == tmp_path / "dl"
+    with pytest.raises(UnitrlError, match="no sdist on PyPI either"):
+        sources.download_sdist("demo", "0.9", tmp_path / "dl09")
+    # a tampered file is refused, and nothing is left behind under its name
+    entry["digests"]["sha256"] = "0" * 64
+    (api / "json").write_text(json.dumps(record))
+    with pytest.raises(UnitrlError, match="does not match the sha256"):
+        sources.download_sdist("demo", "1.0", tmp_path / "dl2")
+    assert not (tmp_path / "dl2" / sdist.name).exists()
+    with pytest.raises(UnitrlError, match="could not be fetched"):
+        sources.download_sdist("missing", "9.9", tmp_path / "dl3", no_wheel_reason="no matching distribution")
 
 
 def test_pypi_source_through_the_cli_with_a_local_wheel(tmp_path, monkeypatch):

@@ -8,9 +8,10 @@ caches.  The order is sorted, so a run (and its resumption) sees files in the sa
 
 Archives (``.whl``, ``.tar.gz``/``.tgz``, ``.zip``) are read member by member without extracting or importing
 anything (:mod:`unitrl.datagen.archives`), their modules labelled ``ARCHIVE!member`` and their licence carried
-into each task's ``meta['licence']``.  ``pypi:NAME[==VERSION]`` is downloaded with ``pip download --no-deps``
-(a wheel when there is one) into a temporary folder, then read as an archive labelled by its file name, so
-labels do not depend on where it was downloaded.  A ``.jsonl`` corpus (The Stack style) is streamed line by
+into each task's ``meta['licence']``.  ``pypi:NAME[==VERSION]`` is downloaded into a temporary folder -- a
+wheel through ``pip download --no-deps``, else the sdist as a plain file from PyPI's JSON API (pip would run
+its build backend) -- then read as an archive labelled by its file name, so labels do not depend on where it
+was downloaded.  A ``.jsonl`` corpus (The Stack style) is streamed line by
 line.  :func:`resolve_sources` turns command-line sources into :class:`Source` objects; their
 :meth:`Source.iter_files` yield :class:`SourceFile` texts.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import subprocess
 import sys
@@ -30,6 +32,7 @@ from typing import Any
 
 from unitrl.datagen.archives import ArchiveReport, archive_kind, is_safe_name, read_archive, wanted_member
 from unitrl.errors import UnitrlError
+from unitrl.io import atomic_file
 
 #: Folder names never descended into.
 _SKIP_DIRS = frozenset(
@@ -193,13 +196,19 @@ def _pip(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def download_package(name: str, version: str | None, dest: Path) -> Path:
-    """Download ``name`` (``==version``) as a wheel from PyPI into ``dest`` and return it.
+#: PyPI's JSON API (``{base}/NAME/json``); ``UNITRL_PYPI_JSON`` overrides it
+#: (a mirror, or a ``file://`` folder in tests).
+PYPI_JSON = "https://pypi.org/pypi"
 
-    Wheels only (``--only-binary :all:``): fetching a wheel runs no code of the package, whereas pip prepares
-    an sdist's metadata by running its build backend -- package code executing on the host, outside the
-    sandbox.  A package without a wheel is a one-line error that says to pass its sdist file instead (an
-    archive given as a path is only read, never built).
+
+def download_package(name: str, version: str | None, dest: Path) -> Path:
+    """Download ``name`` (``==version``) from PyPI into ``dest`` and return the archive: a wheel when there
+    is one, else the sdist.
+
+    Nothing of the package runs on the host.  Wheels come through ``pip download --only-binary :all:``
+    (fetching a wheel runs no code); an sdist is *not* fetched through pip, which would prepare its
+    metadata by running its build backend, but as a plain file from PyPI's JSON API, checked against the
+    sha256 PyPI publishes.  Archives are then only read, never built or imported.
     """
     requirement = f"{name}=={version}" if version else name
     dest.mkdir(parents=True, exist_ok=True)
@@ -213,10 +222,48 @@ def download_package(name: str, version: str | None, dest: Path) -> Path:
         return new[0]
     tail = (proc.stderr or proc.stdout).strip().splitlines()
     reason = tail[-1] if tail else f"exit status {proc.returncode}"
-    raise UnitrlError(
-        f"pypi:{requirement}: no wheel could be downloaded ({reason}); if the package only ships an sdist, "
-        f"download the .tar.gz yourself and pass its path (unitrl reads archives without building them)"
-    )
+    return download_sdist(name, version, dest, no_wheel_reason=reason)
+
+
+def download_sdist(name: str, version: str | None, dest: Path, *, no_wheel_reason: str = "") -> Path:
+    """The sdist of ``name`` (``==version``, else the latest release) as a file in ``dest``, fetched from
+    PyPI's JSON API and verified against its published sha256 (no pip, no build, no package code)."""
+    import hashlib
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    requirement = f"{name}=={version}" if version else name
+    base = os.environ.get("UNITRL_PYPI_JSON", PYPI_JSON).rstrip("/")
+    url = f"{base}/{name}/json"  # the project's record: ``urls`` (latest release) and ``releases``
+    why = f"no wheel ({no_wheel_reason}) and " if no_wheel_reason else ""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            project = json.loads(response.read().decode("utf-8"))
+        listed = project.get("releases", {}).get(version, []) if version else project.get("urls", [])
+        files = [f for f in listed if f.get("packagetype") == "sdist" and not f.get("yanked")]
+        if not files:
+            raise UnitrlError(f"pypi:{requirement}: {why}no sdist on PyPI either; nothing to mine")
+        chosen = files[0]
+        filename = Path(str(chosen["filename"])).name
+        if not archive_kind(Path(filename)):
+            raise UnitrlError(f"pypi:{requirement}: the sdist {filename} is not an archive unitrl can read")
+        # a mirror may list files relative to the API page
+        with urllib.request.urlopen(urllib.parse.urljoin(url, str(chosen["url"])), timeout=300) as response:
+            data = response.read()
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+        raise UnitrlError(
+            f"pypi:{requirement}: {why}the sdist could not be fetched from {url} ({exc})"
+        ) from exc
+    expected = str(chosen.get("digests", {}).get("sha256", ""))
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise UnitrlError(
+            f"pypi:{requirement}: {filename} does not match the sha256 PyPI publishes; not used"
+        )
+    path = dest / filename
+    with atomic_file(path, "wb") as f:
+        f.write(data)
+    return path
 
 
 def iter_corpus(path: Path, label: str) -> Iterator[SourceFile]:
