@@ -285,3 +285,23 @@ def test_static_like_methods_become_functions_without_self():
     assert namespace["scale"]([1, 2], 3) == [3, 6] and namespace["scale"]([1]) == [2]
     # uses self, calls super(), a dunder and a classmethod stay rejected
     assert rejected["nested_in_class"] == 4
+
+
+@pytest.mark.parametrize(
+    ("reason", "body"),
+    [
+        ("time", "    from time import gmtime, time\n    return gmtime(time() + x)[0]\n"),
+        ("time", "    import datetime\n    return datetime.date.today().year + x\n"),
+        ("randomness", "    import random\n    return random.random() + x\n"),
+        ("io", "    import os\n    return os.listdir(x)\n"),
+        ("non_stdlib_import", "    import numpy\n    return numpy.sum(x)\n"),
+    ],
+)
+def test_imports_inside_the_body_are_checked_like_module_imports(reason, body):
+    candidates, rejected = select_functions(f"def f(x):\n{body}")
+    assert candidates == [] and rejected == {reason: 1}
+
+
+def test_a_harmless_local_import_is_fine():
+    candidates, _ = select_functions("def f(x):\n    import math\n    return math.floor(x) + 1\n")
+    assert [c.name for c in candidates] == ["f"]

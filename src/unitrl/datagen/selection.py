@@ -415,15 +415,25 @@ class _Closure:
         """Hazard checks shared by the candidate and its helpers, then resolve what ``node`` reads."""
         if isinstance(node, ast.AsyncFunctionDef):
             raise _Reject("async")
+        local_datetime = False
         for sub in ast.walk(node):
             if isinstance(sub, ast.Global | ast.Nonlocal):
                 raise _Reject("global_mutation")
+            if isinstance(sub, ast.Import | ast.ImportFrom):
+                # imports inside the body get the same checks as module-level ones (``from time import time``
+                # in a function body reads the clock just the same)
+                for alias in sub.names:
+                    module, level = _import_module(sub, alias)
+                    reason = _module_reason(module, level)
+                    if reason:
+                        raise _Reject(reason)
+                    local_datetime = local_datetime or (module or "").split(".")[0] == "datetime"
         names = _free_names(code)
         self.resolve(names)
         module_objects = {n for n in names if n in self.mod.constants or n in self.mod.imports}
         if _mutates(node, module_objects):
             raise _Reject("global_mutation")
-        uses_datetime = any(
+        uses_datetime = local_datetime or any(
             _import_module(*self.mod.imports[n])[0] in ("datetime",) for n in names if n in self.mod.imports
         )
         if uses_datetime and any(
