@@ -310,7 +310,7 @@ def sandbox_prefix(writable: Path, env: dict[str, str] | None = None, scratch_mb
     """bubblewrap as the executor's workers get it, plus ``writable`` bound read-write (and the Pynguin
     venv kept visible if it lives under /tmp).  ``--as-pid-1`` is left out: Pynguin starts worker
     processes, which bubblewrap's own init reaps."""
-    from unitrl.execution.sandbox import _BWRAP_ARGS, bwrap_usable, runtime_binds
+    from unitrl.execution.sandbox import BWRAP_ARGS, bwrap_usable, runtime_binds
 
     bwrap = bwrap_usable()
     if bwrap is None:
@@ -319,7 +319,7 @@ def sandbox_prefix(writable: Path, env: dict[str, str] | None = None, scratch_mb
             "code under test: install bubblewrap (apt-get install bubblewrap)"
         )
     args: list[str] = []
-    base = list(_BWRAP_ARGS)
+    base = list(BWRAP_ARGS)
     at = base.index("--chdir")
     del base[at : at + 2]  # replaced by the writable folder below
     for arg in base:

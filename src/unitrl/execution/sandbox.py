@@ -20,7 +20,9 @@ from unitrl.execution.types import SandboxMode
 
 log = logging.getLogger(__name__)
 
-_BWRAP_ARGS = (
+#: The bubblewrap isolation every sandboxed process gets (public: ``benchmarks/datagen.py`` runs Pynguin under
+#: the same isolation).
+BWRAP_ARGS = (
     "--ro-bind", "/", "/",
     "--dev", "/dev",
     "--proc", "/proc",
@@ -48,7 +50,7 @@ def bwrap_usable() -> str | None:
         return None
     try:
         proc = subprocess.run(
-            [path, *_BWRAP_ARGS, "--", "/bin/true"], capture_output=True, timeout=20, check=False
+            [path, *BWRAP_ARGS, "--", "/bin/true"], capture_output=True, timeout=20, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -96,7 +98,7 @@ def worker_command(
     bwrap = bwrap_usable()
     if bwrap is not None:
         sized = []
-        for arg in _BWRAP_ARGS:  # cap the size of the two writable tmpfs mounts
+        for arg in BWRAP_ARGS:  # cap the size of the two writable tmpfs mounts
             if arg == "--tmpfs":
                 sized += ["--size", str(scratch_bytes)]
             sized.append(arg)
