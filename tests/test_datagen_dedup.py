@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.datagen_support import CLAMP
 from unitrl.benchmarks import load_benchmark
 from unitrl.datagen.dedup import TaskScreen, function_key, word_ngrams
 from unitrl.datagen.pipeline import MineConfig, mine_paths
 from unitrl.datagen.selection import select_functions
 from unitrl.execution import ExecutionConfig
 from unitrl.tasks import Task
-
-CLAMP = '''
-def clamp_sum(xs: list[int], limit: int = 10) -> int:
-    """Sum the items of xs, each clipped to at most limit."""
-    total = 0
-    for x in xs:
-        if x > limit:
-            total += limit
-        else:
-            total += x
-    return total
-'''
 
 # the same function under other names, layout and docstring
 CLAMP_RENAMED = """

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from unitrl.cli.mine import register
+from tests.datagen_support import mine_app
 from unitrl.datagen.inputs import CallInput
 from unitrl.datagen.oracle import refine_signature, run_oracle
 from unitrl.datagen.pipeline import MineConfig, Miner, mine_paths
@@ -278,14 +278,7 @@ def test_filter_doctests_drops_unchecked_examples():
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer(pretty_exceptions_enable=False)
-    register(app)
-
-    @app.command("other")
-    def other() -> None:  # a second command keeps typer from collapsing the app into `mine` itself
-        pass
-
-    return app
+    return mine_app(pretty_exceptions_enable=False)
 
 
 def test_cli_mine_writes_tasks_and_resumes(tmp_path):

@@ -8,30 +8,23 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from unitrl.cli.mine import register
+from tests.datagen_support import CLAMP, mine_app
 from unitrl.datagen.pipeline import MineConfig, make_screen, mine_paths
 from unitrl.errors import UnitrlError
 from unitrl.execution import ExecutionConfig
 from unitrl.tasks import load_tasks
 
-A = '''
-def clamp_sum(xs: list[int], limit: int = 10) -> int:
-    """Sum the items of xs, each clipped to at most limit."""
-    total = 0
-    for x in xs:
-        if x > limit:
-            total += limit
-        else:
-            total += x
-    return total
-
+A = (
+    CLAMP
+    + """
 
 def first_index(s: str, ch: str) -> int:
     for i, c in enumerate(s):
         if c == ch:
             return i
     return -1
-'''
+"""
+)
 
 # a renamed copy of clamp_sum (a duplicate: local mode never mines it) and one new function
 B = """
@@ -57,14 +50,7 @@ OPTIONS = ["--inputs", "16", "--max-tests", "6", "--no-decontaminate", "--worker
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-
-    @app.command("other")
-    def other() -> None:  # a second command keeps typer from collapsing the app into `mine` itself
-        pass
-
-    return app
+    return mine_app()
 
 
 def _sources(tmp_path):

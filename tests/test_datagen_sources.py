@@ -14,6 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tests.datagen_support import CLAMP
 from unitrl.cli.mine import register
 from unitrl.datagen import sources
 from unitrl.datagen.archives import ArchiveLimits, ArchiveReport, licence_from_metadata, read_archive
@@ -25,17 +26,6 @@ from unitrl.tasks import load_tasks
 
 FAST = MineConfig(n_inputs=24, mutant_limit=30, test_timeout=1.0)
 
-CLAMP = '''
-def clamp_sum(xs: list[int], limit: int = 10) -> int:
-    """Sum the items of xs, each clipped to at most limit."""
-    total = 0
-    for x in xs:
-        if x > limit:
-            total += limit
-        else:
-            total += x
-    return total
-'''
 
 SCALE = '''
 def scale_diff(a: int, b: int) -> int:
