@@ -431,3 +431,16 @@ def test_evaluation_does_not_change_the_next_step(tiny_path, reward, tmp_path):
 def test_importing_unitrl_rl_does_not_import_torch():
     code = "import sys, unitrl.rl as r; r.ActorCriticConfig(); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lora_policy_uses_its_base_as_the_kl_reference(tiny_path, reward, tmp_path):
+    pytest.importorskip("peft", reason="peft is not installed (pip install peft): LoRA is optional")
+    from unitrl.rl.lora import LoraSettings, apply_lora
+
+    model, tok = load_model(str(tiny_path))
+    wrapped = apply_lora(model, LoraSettings(r=4, alpha=8))
+    trainer = ActorCriticTrainer(small_config(tmp_path, kl_coef=0.1), wrapped, tok, TASKS, reward)
+    assert trainer.reference is None and trainer.reference_is_base  # no second copy of the model
+    first = trainer.step()
+    assert first["kl"] == pytest.approx(0.0, abs=1e-6)  # lora_B starts at zero: the policy is its base
+    assert all(p.requires_grad == ("lora_" in n) for n, p in wrapped.named_parameters())

@@ -25,7 +25,6 @@ replay draws use the trainer's own :class:`random.Random`), so a run resumed fro
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -90,12 +89,7 @@ class ActorCriticTrainer(TrainingRun):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.critic = Critic(_hidden_size(model), config.critic_hidden).to(self.device)
-        # A frozen copy of the initial policy, only when the KL penalty needs it (it doubles model memory).
-        self.reference: Any = None
-        if config.kl_coef > 0:
-            self.reference = copy.deepcopy(model).eval().requires_grad_(False)
-
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+        self.init_policy_update(config.kl_coef)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_learning_rate)
         self.buffer = ReplayBuffer(config.buffer_capacity, config.buffer_per_prompt_cap)
         self.rng = random.Random(config.seed)
@@ -190,9 +184,8 @@ class ActorCriticTrainer(TrainingRun):
             seq_logp = (token_logp * mask).sum(-1)
             pg_loss = -(advantages * seq_logp).sum() / n
             loss = pg_loss
-            if self.reference is not None:
-                with torch.no_grad():
-                    ref_logp, _, _ = completion_logprobs(self.reference, chunk, self.pad_id)
+            if cfg.kl_coef > 0:
+                ref_logp = self.reference_logprobs(chunk)
                 # k3 estimator (Schulman 2020): unbiased, always >= 0, low variance; summed over tokens.
                 delta = ref_logp - token_logp
                 kl = ((delta.exp() - delta - 1) * mask).sum(-1)
@@ -202,11 +195,7 @@ class ActorCriticTrainer(TrainingRun):
             loss_total += float(loss.detach())
             pg_total += float(pg_loss.detach())
             adv_total += float(advantages.sum())
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        grad_norm = self.step_policy_optimizer()
         self.model.eval()
         metrics = {
             "loss": loss_total,

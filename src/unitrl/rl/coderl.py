@@ -170,10 +170,7 @@ class CodeRLTrainer(TrainingRun):
         if not self.features_from_base:
             self.feature_model = copy.deepcopy(model).eval().requires_grad_(False)
 
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise UnitrlError("the policy has no trainable parameters")
-        self.optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+        self.init_policy_update()  # no KL term
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.critic = OutcomeCritic(model_hidden_size(model), config.critic_hidden).to(self.device)
@@ -349,11 +346,7 @@ class CodeRLTrainer(TrainingRun):
         loss = torch.tensor(pg_total + cfg.mix_ce * ce_total)
         pg_loss = torch.tensor(pg_total)
         ce_loss = torch.tensor(ce_total)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        grad_norm = self.step_policy_optimizer()
         self.model.eval()
         return {
             "loss": float(loss.detach()),

@@ -29,7 +29,6 @@ same for every algorithm.
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,6 @@ from unitrl.rl.actor_critic import completion_logprobs
 from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.config import RunConfig
 from unitrl.rl.loop import TrainingRun
-from unitrl.rl.lora import is_peft_model
 from unitrl.rl.rollout import Rollout
 from unitrl.tasks import Task
 
@@ -173,16 +171,7 @@ class GroupTrainer(TrainingRun):
     ) -> None:
         self.bind(config, model, tokenizer, tasks, reward)
 
-        # KL reference: a LoRA policy's base (adapters off) is the initial policy, at no memory cost.
-        self.reference: Any = None
-        self.reference_is_base = config.kl_coef > 0 and is_peft_model(model)
-        if config.kl_coef > 0 and not self.reference_is_base:
-            self.reference = copy.deepcopy(model).eval().requires_grad_(False)
-
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise UnitrlError("the policy has no trainable parameters")
-        self.optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+        self.init_policy_update(config.kl_coef)
         self.rng = random.Random(config.seed)
         #: Completed steps (the next step's number).
         self.step_count = 0
@@ -228,14 +217,6 @@ class GroupTrainer(TrainingRun):
         token_logp, mask, _ = completion_logprobs(model, chunk, self.pad_id)
         return token_logp, mask
 
-    def reference_logprobs(self, chunk: Sequence[Rollout]) -> torch.Tensor:
-        """Per-token log-probs under the initial policy (no gradient)."""
-        with torch.no_grad():
-            if self.reference_is_base:
-                with self.model.disable_adapter():
-                    return self.sequence_logprobs(self.model, chunk)[0]
-            return self.sequence_logprobs(self.reference, chunk)[0]
-
     def update_policy(self, batch: Sequence[Rollout], advantages: torch.Tensor) -> dict[str, float]:
         """One optimiser step on ``batch`` with the given (fixed) advantages; the loss is a batch mean
         whatever ``grad_accumulation`` is (each micro-batch's sum is divided by the batch size)."""
@@ -263,11 +244,7 @@ class GroupTrainer(TrainingRun):
             loss.backward()
             loss_total += float(loss.detach())
             pg_total += float(pg_loss.detach())
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        grad_norm = self.step_policy_optimizer()
         self.model.eval()
         return {
             "loss": loss_total,

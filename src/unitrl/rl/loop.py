@@ -12,6 +12,7 @@ A trainer provides ``config`` (a :class:`~unitrl.rl.config.RunConfig`), a ``step
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -114,6 +115,53 @@ class TrainingRun:
             if (every and self.step_count % every == 0) or self.step_count == self.config.steps:
                 save_checkpoint(self, out / "checkpoints" / f"step-{self.step_count:06d}")
         return history
+
+    # --- the policy update's shared pieces ---------------------------------------------------------------
+
+    def trainable_parameters(self) -> list[Any]:
+        """The policy's parameters that the update changes (all, or only the LoRA adapters)."""
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def init_policy_update(self, kl_coef: float = 0.0) -> None:
+        """The policy's AdamW over its trainable parameters and, when ``kl_coef > 0``, the KL reference: the
+        base of a LoRA policy (adapters off: the initial policy at no memory cost), else a frozen copy."""
+        import torch
+
+        from unitrl.rl.lora import is_peft_model
+
+        self.reference: Any = None
+        self.reference_is_base = kl_coef > 0 and is_peft_model(self.model)
+        if kl_coef > 0 and not self.reference_is_base:
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        params = self.trainable_parameters()
+        if not params:
+            raise UnitrlError("the policy has no trainable parameters")
+        self.optimizer = torch.optim.AdamW(params, lr=self.config.learning_rate, weight_decay=0.0)
+
+    def reference_logprobs(self, rollouts: Sequence[Any]) -> Any:
+        """Per-token log-probs of ``rollouts`` under the initial policy (no gradient), aligned as
+        :func:`unitrl.rl.logprobs.token_logprobs`."""
+        import torch
+
+        from unitrl.rl.logprobs import token_logprobs
+
+        pairs = [(r.prompt_token_ids, r.completion_token_ids) for r in rollouts]
+        with torch.no_grad():
+            if self.reference_is_base:
+                with self.model.disable_adapter():
+                    return token_logprobs(self.model, pairs, self.pad_id)[0]
+            return token_logprobs(self.reference, pairs, self.pad_id)[0]
+
+    def step_policy_optimizer(self) -> float:
+        """Clip the accumulated gradient to ``max_grad_norm`` (0 = no clipping), take one optimiser step and
+        clear the gradients; returns the norm before clipping."""
+        import torch
+
+        max_norm = self.config.max_grad_norm if self.config.max_grad_norm > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), max_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(grad_norm)
 
     # --- held-out evaluation --------------------------------------------------------------------------------
 

@@ -36,7 +36,6 @@ order comes from the trainer's own :class:`random.Random`, saved with it, so res
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.config import RunConfig
 from unitrl.rl.logprobs import token_logprobs
 from unitrl.rl.loop import TrainingRun
-from unitrl.rl.lora import is_peft_model
 from unitrl.rl.rollout import Rollout
 from unitrl.tasks import Task
 
@@ -243,16 +241,7 @@ class PPOTrainer(TrainingRun):
     ) -> None:
         self.bind(config, model, tokenizer, tasks, reward)
 
-        # KL reference: a LoRA policy's base (adapters off) is the initial policy, at no memory cost.
-        self.reference: Any = None
-        self.reference_is_base = config.kl_coef > 0 and is_peft_model(model)
-        if config.kl_coef > 0 and not self.reference_is_base:
-            self.reference = copy.deepcopy(model).eval().requires_grad_(False)
-
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise UnitrlError("the policy has no trainable parameters")
-        self.optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+        self.init_policy_update(config.kl_coef)
         # The value head's initial weights depend only on the seed, without disturbing the global RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
@@ -327,14 +316,6 @@ class PPOTrainer(TrainingRun):
             "kl": kl.sum(-1),
             "raw_adv_mean": raw_adv_mean,
         }
-
-    def reference_logprobs(self, batch: Sequence[Rollout]) -> torch.Tensor:
-        """Per-token log-probs under the initial policy (no gradient)."""
-        with torch.no_grad():
-            if self.reference_is_base:
-                with self.model.disable_adapter():
-                    return token_forward(self.model, batch, self.pad_id)[0]
-            return token_forward(self.reference, batch, self.pad_id)[0]
 
     def update(self, batch: Sequence[Rollout], old: Mapping[str, torch.Tensor]) -> dict[str, float]:
         """``ppo_epochs`` passes of ``num_minibatches`` shuffled minibatches over ``batch``."""
