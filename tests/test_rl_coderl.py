@@ -15,7 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tests.rl_support import params_of, same_params  # noqa: E402
+from tests.rl_support import TOY_TASKS, params_of, same_params  # noqa: E402
 from unitrl.errors import UnitrlError  # noqa: E402
 from unitrl.execution import ExecutionConfig, Executor  # noqa: E402
 from unitrl.execution.types import SampleResult  # noqa: E402
@@ -37,22 +37,7 @@ from unitrl.tasks import Task, write_tasks  # noqa: E402
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-TASKS = [
-    Task(
-        "toy/add",
-        "Write a function add(a, b) that returns a + b.",
-        "add",
-        ["assert add(1, 2) == 3"],
-        reference="def add(a, b):\n    return a + b\n",
-    ),
-    Task(
-        "toy/neg",
-        "Write a function neg(x) that returns -x.",
-        "neg",
-        ["assert neg(1) == -1"],
-        reference="def neg(x):\n    return -x\n",
-    ),
-]
+TASKS = TOY_TASKS
 
 
 def four_way_extract(completion: str, task: Task) -> str:
