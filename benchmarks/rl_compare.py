@@ -21,7 +21,8 @@ is never overwritten (``--redo ROW`` appends a new line, and the table uses the 
     python benchmarks/rl_compare.py --profile cpu                 # run what is missing, print the table
     python benchmarks/rl_compare.py --profile cpu --rows base,ac-mined --seeds 0,1
     python benchmarks/rl_compare.py --profile cpu --table         # only print the table
-    python benchmarks/rl_compare.py --profile gpu                 # one H100, ~10 minutes per trained row
+    python benchmarks/rl_compare.py --profile gpu --parallel 8    # one large GPU, all rows at once
+    python benchmarks/rl_compare.py --profile smoke --model DIR --parallel 8   # machinery check, tiny model
 
 The LoRA policy is evaluated in memory, unmerged: its adapters stay float32 over bfloat16 base weights,
 where merging would round small updates away.
@@ -30,6 +31,7 @@ where merging would round small updates away.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -63,7 +65,9 @@ class Profile:
     humaneval_stride: int
     eval_max_new_tokens: int
     eval_batch_size: int
-    #: Memory settings per algorithm (micro-batches); they change no update, only peak memory.
+    #: Micro-batches per algorithm: ``grad_accumulation`` changes only peak memory, not the update;
+    #: PPO's ``num_minibatches`` is also its number of updates per batch (standard PPO), kept the same
+    #: across profiles' runs.
     per_algo: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: What ``unitrl mine`` runs to make the mined tasks, when the file is missing.
     mine_sources: list[str] = field(default_factory=list)
@@ -104,18 +108,21 @@ PROFILES = {
         mine_sources=["stdlib", "pypi:more-itertools"],
         mine_args=["--limit-functions", "400"],
     ),
-    # One H100, sized for about 10 minutes of training per row; full MBPP test and HumanEval.
+    # One large GPU, every row in its own process at once (--parallel 8; fewer on an 80 GB card).  Measured on
+    # an H200 (2026-11-26, 8 rows at once, 16-sequence micro-batches): a PPO row took 251 s to train (8 steps)
+    # and 215 s to evaluate, the base row 341 s to evaluate (500 MBPP + 164 HumanEval); processes peaked at
+    # 13-33 GB and six rows ran out of memory, hence 8-sequence micro-batches now.
     "gpu": Profile(
         name="gpu",
         train={
-            "steps": 40,
-            "prompts_per_step": 16,
+            "steps": 8,
+            "prompts_per_step": 8,
             "k": 8,
-            "max_new_tokens": 384,
+            "max_new_tokens": 320,
             "temperature": 0.8,
-            "learning_rate": 2e-5,
-            "generation_batch_size": 128,
-            "checkpoint_every": 5,
+            "learning_rate": 5e-5,
+            "generation_batch_size": 64,
+            "checkpoint_every": 2,
             "executor_timeout": 5.0,
         },
         lora={"r": 16, "alpha": 32.0},
@@ -124,20 +131,46 @@ PROFILES = {
         mbpp_stride=1,
         humaneval_stride=1,
         eval_max_new_tokens=512,
-        eval_batch_size=64,
+        eval_batch_size=128,
         per_algo={
             "actor-critic": {"grad_accumulation": 8},
             "grpo": {"grad_accumulation": 8},
             "rloo": {"grad_accumulation": 8},
             "coderl": {"grad_accumulation": 8},
-            "ppo": {"num_minibatches": 8},
+            "ppo": {"num_minibatches": 4},
         },
         mine_sources=["stdlib", "pypi:more-itertools", "pypi:toolz", "pypi:boltons"],
         mine_args=[],
     ),
+    # Seconds, for checking the machinery (a tiny model via --model, e.g. on a new machine): not a result.
+    "smoke": Profile(
+        name="smoke",
+        train={
+            "steps": 2,
+            "prompts_per_step": 2,
+            "k": 2,
+            "max_new_tokens": 24,
+            "temperature": 1.0,
+            "learning_rate": 1e-3,
+            "generation_batch_size": 4,
+            "checkpoint_every": 1,
+            "executor_timeout": 5.0,
+        },
+        lora={"r": 4, "alpha": 8.0},
+        critic_pretrain_batches=1,
+        dtype="float32",
+        mbpp_stride=125,
+        humaneval_stride=55,
+        eval_max_new_tokens=24,
+        eval_batch_size=4,
+        per_algo={"ppo": {"num_minibatches": 2}, "coderl": {"grad_accumulation": 2}},
+        mine_sources=["stdlib"],
+        mine_args=["--limit-functions", "40"],
+    ),
 }
 
 MBPP_TRAIN = "mbpp:train"
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 
 
 @dataclass(frozen=True)
@@ -185,7 +218,7 @@ def ensure_mined(path: Path, profile: Profile) -> Path:
     """Mine the tasks once (``unitrl mine``, resumable) and reuse the file for every row and seed."""
     if path.is_file() and path.stat().st_size > 0:
         return path
-    cmd = [str(Path(sys.executable).with_name("unitrl")), "mine", *profile.mine_sources, "--out", str(path)]
+    cmd = [sys.executable, "-m", "unitrl", "mine", *profile.mine_sources, "--out", str(path)]
     cmd += profile.mine_args
     print("mining:", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
@@ -195,7 +228,9 @@ def ensure_mined(path: Path, profile: Profile) -> Path:
 # --- one row ----------------------------------------------------------------------------------------------
 
 
-def train_row(row: Row, profile: Profile, seed: int, run_dir: Path, mined: Path | None, threads: int) -> Any:
+def train_row(
+    row: Row, profile: Profile, seed: int, run_dir: Path, mined: Path | None, threads: int, model: str
+) -> Any:
     """Train (or resume, or reload a finished run) and return ``(trainer, tokenizer, summary)``."""
     from unitrl.cli.train import run_train
     from unitrl.rl.build import resolve_settings
@@ -208,7 +243,7 @@ def train_row(row: Row, profile: Profile, seed: int, run_dir: Path, mined: Path 
     file_data.update(dict(row.overrides))
     if row.pretrains_critic:
         file_data["critic_pretrain_batches"] = profile.critic_pretrain_batches
-    explicit = {"model": "qwen2.5-coder-0.5b-instruct", "tasks": tasks, "out": str(run_dir), "steps": None}
+    explicit = {"model": model, "tasks": tasks, "out": str(run_dir), "steps": None}
     config, lora = resolve_settings(row.algo, file_data, [], explicit)
     resume = (run_dir / "run.json").is_file()
     return run_train(
@@ -275,11 +310,14 @@ def evaluate_row(
     return results
 
 
-def run_row(row: Row, profile: Profile, seed: int, out: Path, mined: Path | None, threads: int) -> dict:
+def run_row(
+    row: Row, profile: Profile, seed: int, out: Path, mined: Path | None, threads: int, model_spec: str
+) -> dict:
     """Train and evaluate one row; returns the results line (appended by the caller)."""
     import torch
 
     torch.set_num_threads(threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     run_dir = out / f"{row.name}-seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -288,9 +326,9 @@ def run_row(row: Row, profile: Profile, seed: int, out: Path, mined: Path | None
     if row.algo is None:
         from unitrl.models import load_model
 
-        model, tokenizer = load_model("qwen2.5-coder-0.5b-instruct", dtype=profile.dtype)
+        model, tokenizer = load_model(model_spec, dtype=profile.dtype, device=device)
     else:
-        summary = train_row(row, profile, seed, run_dir, mined, threads)
+        summary = train_row(row, profile, seed, run_dir, mined, threads, model_spec)
         trainer, tokenizer = summary["trainer"], summary["tokenizer"]
         model = trainer.model
         metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
@@ -311,6 +349,8 @@ def run_row(row: Row, profile: Profile, seed: int, out: Path, mined: Path | None
         "algo": row.algo or "none",
         "seed": seed,
         "profile": profile.name,
+        "model": model_spec,
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "tasks": "none" if row.algo is None else MBPP_TRAIN + (" + mined" if row.mined else ""),
         "budget": budget,
         **train_info,
@@ -346,7 +386,11 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 
 
 def append_result(path: Path, record: dict[str, Any]) -> None:
+    """One line, under an exclusive lock: rows running in parallel (``--parallel``) append to one file."""
+    import fcntl
+
     with path.open("a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
         f.write(json.dumps(record) + "\n")
         f.flush()
         os.fsync(f.fileno())
@@ -418,6 +462,63 @@ def table(results: list[dict[str, Any]]) -> str:
 # --- main -------------------------------------------------------------------------------------------------
 
 
+def run_parallel(
+    args: argparse.Namespace,
+    profile: Profile,
+    names: list[str],
+    seeds: list[int],
+    redo: set[str],
+    out: Path,
+    mined_path: Path,
+) -> int:
+    """Run each pending (row, seed) as ``rl_compare.py --rows ROW --seeds S`` in its own process, N at once.
+
+    What the rows share is prepared once here first (the mined tasks, HumanEval+'s expected outputs), so the
+    children do not race to build it.  Each child logs to ``OUT/ROW-seedS.log`` and appends its own result.
+    """
+    done = latest(read_results(out / "results.jsonl"))
+    jobs = [(n, s) for s in seeds for n in names if (n, s) not in done or n in redo]
+    if any(ROWS_BY_NAME[n].mined for n, _ in jobs):
+        ensure_mined(mined_path, profile)
+    eval_tasks(profile)  # fills the HumanEval+ expected-output cache once
+    running: list[tuple[str, int, subprocess.Popen, Any]] = []
+    failed: list[str] = []
+    started = time.monotonic()
+
+    def reap() -> None:
+        for job in list(running):
+            name, seed, proc, log = job
+            rc = proc.poll()
+            if rc is None:
+                continue
+            log.close()
+            running.remove(job)
+            status = "ok" if rc == 0 else f"FAILED (exit {rc}, see {out / f'{name}-seed{seed}.log'})"
+            print(f"{name} seed {seed}: {status} at {time.monotonic() - started:.0f} s", flush=True)
+            if rc != 0:
+                failed.append(f"{name}-seed{seed}")
+
+    for name, seed in jobs:
+        while len(running) >= args.parallel:
+            time.sleep(1.0)
+            reap()
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--profile", profile.name, "--rows", name]
+        cmd += ["--seeds", str(seed), "--out", str(out), "--mined", str(mined_path), "--model", args.model]
+        cmd += ["--threads", str(args.threads)] + (["--redo", name] if name in redo else [])
+        cmd += [] if args.steps is None else ["--steps", str(args.steps)]
+        log = (out / f"{name}-seed{seed}.log").open("a", encoding="utf-8")
+        print(f"{name} seed {seed}: started", flush=True)
+        running.append((name, seed, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
+    while running:
+        time.sleep(1.0)
+        reap()
+    print(table(read_results(out / "results.jsonl")))
+    if failed:
+        print(f"error: rows failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
@@ -430,9 +531,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--table", action="store_true", help="only print the table of the results so far")
     parser.add_argument("--redo", default="", help="rows to run again even if they have a result (appended)")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="base model: alias, checkpoint dir or .gguf (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="optimiser steps of every trained row (default: the profile's); recorded in each row's budget",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        help="run up to N rows at once, each in its own process (one large GPU holds several 0.5B policies)",
+    )
     args = parser.parse_args(argv)
 
     profile = PROFILES[args.profile]
+    if args.steps is not None:
+        if args.steps < 1:
+            print("error: --steps must be at least 1", file=sys.stderr)
+            return 2
+        profile = dataclasses.replace(profile, train={**profile.train, "steps": args.steps})
     out = args.out or ROOT / "runs" / "rl_compare" / profile.name
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.jsonl"
@@ -450,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     redo = {n.strip() for n in args.redo.split(",") if n.strip()}
     mined_path = args.mined or out.parent / f"mined-{profile.name}.jsonl"
+    if args.parallel > 1:
+        return run_parallel(args, profile, names, seeds, redo, out, mined_path)
     for seed in seeds:
         for name in names:
             row = ROWS_BY_NAME[name]
@@ -463,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
             mined = ensure_mined(mined_path, profile) if row.mined else None
             print(f"{name} seed {seed}: running", flush=True)
             t0 = time.monotonic()
-            record = run_row(row, profile, seed, out, mined, args.threads)
+            record = run_row(row, profile, seed, out, mined, args.threads, args.model)
             append_result(results_path, record)
             scores = ", ".join(f"{b} {100 * record['eval'][b]['pass@1']:.1f}" for b in BENCHES)
             print(f"{name} seed {seed}: {scores} ({time.monotonic() - t0:.0f} s)", flush=True)

@@ -77,3 +77,29 @@ def test_every_profile_gives_every_row_the_same_training_budget(name):
     assert {"steps", "prompts_per_step", "k", "max_new_tokens", "learning_rate"} <= set(profile.train)
     assert json.dumps(profile.train)  # plain config values, settable as key=value
     assert rl_compare.ROWS[0].name == "base" and rl_compare.METHOD in rl_compare.ROWS_BY_NAME
+
+
+@pytest.mark.slow
+def test_parallel_rows_run_in_their_own_processes_and_all_land_in_one_table(tmp_path, tiny_path):
+    """--parallel: each row in a child process appending under a lock; the parent prints every row."""
+    import subprocess
+
+    from unitrl.tasks import Task, write_tasks
+
+    mined = tmp_path / "mined.jsonl"
+    task = Task("mined/double", "Write double(x) returning 2 * x.", "double", ["assert double(2) == 4"])
+    write_tasks(mined, [task])
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(_PATH), "--profile", "smoke", "--model", str(tiny_path), "--rows", "base,grpo"]
+    cmd += ["--out", str(out), "--mined", str(mined), "--parallel", "2", "--threads", "1", "--steps", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "base seed 0: ok" in proc.stdout and "grpo seed 0: ok" in proc.stdout
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["row"] for r in rows) == ["base", "grpo"]
+    assert next(r for r in rows if r["row"] == "grpo")["budget"]["steps"] == 1  # --steps reached the child
+    assert all(r["model"] == str(tiny_path) and r["device"] == "cpu" for r in rows)
+    assert (out / "grpo-seed0.log").is_file() and "| grpo |" in proc.stdout
+    # a rerun finds both rows done and starts nothing
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "started" not in again.stdout

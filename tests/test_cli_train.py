@@ -193,7 +193,9 @@ def test_wandb_logging_offline_and_resumed_into_the_same_run(tmp_path, monkeypat
     assert len(runs) == 1 and list(runs[0].glob(f"run-{run_id}.wandb"))
     with RunLogger(tmp_path, tensorboard=False, wandb_project="unitrl-test", resume_step=1) as logger:
         logger.log({"step": 2.0, "loss": 0.4})
-    assert (tmp_path / "wandb_run_id").read_text().strip() == run_id  # the resumed run logs to the same W&B run
+    assert (
+        tmp_path / "wandb_run_id"
+    ).read_text().strip() == run_id  # the resumed run logs to the same W&B run
     assert [r["step"] for r in rows(tmp_path)] == [1.0, 2.0]
 
 

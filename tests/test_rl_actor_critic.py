@@ -7,6 +7,7 @@ loss and critic tests therefore also use rollouts built by hand with chosen rewa
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -268,6 +269,56 @@ def test_critic_error_falls_on_a_fixed_reward_signal(policy, reward, tmp_path):
     assert same_params(policy_before, params_of(model))  # the critic's training never touches the policy
 
 
+def test_policy_features_are_batch_independent_and_skip_the_vocabulary_head(policy, reward, tmp_path):
+    """Features in small batches equal one full forward pass, and the head only ever sees one position."""
+    from unitrl.rl.critic import mean_pool, pad_sequences, policy_features
+
+    model, tok = policy
+    rollouts = hand_rollouts(tok, [0.0] * 7)
+    sequences = [list(r.prompt_token_ids) + list(r.completion_token_ids) for r in rollouts]
+    assert len({len(s) for s in sequences}) > 2  # different lengths, so batches are padded differently
+    head_positions = []
+    hook = model.get_output_embeddings().register_forward_hook(
+        lambda _m, _i, out: head_positions.append(out.shape[1])
+    )
+    try:
+        features = policy_features(model, sequences, trainer_pad(tok), batch_size=3)
+    finally:
+        hook.remove()
+    assert head_positions and set(head_positions) == {1}
+    with torch.no_grad():
+        ids, mask = pad_sequences(sequences, trainer_pad(tok))
+        full = mean_pool(
+            model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1], mask
+        )
+    assert features.shape == full.shape == (7, model.config.hidden_size)
+    assert torch.allclose(features, full, atol=1e-5)
+    assert policy_features(model, [], trainer_pad(tok)).shape == (0, model.config.hidden_size)
+
+
+def test_a_non_finite_gradient_is_skipped_not_applied(policy, reward, tmp_path):
+    model, tok = policy
+    trainer = ActorCriticTrainer(small_config(tmp_path), model, tok, TASKS, reward)
+    before = params_of(model)
+    for p in trainer.trainable_parameters():
+        p.grad = torch.ones_like(p)
+    next(iter(trainer.trainable_parameters())).grad[0] = float("nan")
+    trainer.skipped_updates = 0
+    assert math.isnan(trainer.step_policy_optimizer())
+    assert trainer.skipped_updates == 1
+    assert same_params(before, params_of(model))
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    for p in trainer.trainable_parameters():  # a finite gradient is applied as usual
+        p.grad = torch.ones_like(p)
+    skipped = trainer.skipped_updates
+    trainer.step_policy_optimizer()
+    assert trainer.skipped_updates == skipped and not same_params(before, params_of(model))
+
+
+def trainer_pad(tok) -> int:
+    return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+
 # --- whole steps ------------------------------------------------------------------------------------------
 
 
@@ -351,6 +402,7 @@ def test_train_writes_metrics_and_checkpoints(policy, reward, tmp_path):
     seen = []
     history = trainer.train(on_step=seen.append)
     assert len(history) == 2 and seen == history
+    assert [m["skipped_updates"] for m in history] == [0.0, 0.0]  # every update was finite and applied
     out = tmp_path / "run"
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     assert json.loads((out / "config.json").read_text())["steps"] == 2

@@ -34,7 +34,7 @@ import torch
 from unitrl.rewards import ExecutionReward
 from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.config import ActorCriticConfig
-from unitrl.rl.critic import Critic, critic_regression_step, mean_pool, policy_features
+from unitrl.rl.critic import Critic, critic_regression_step, mean_pool, model_hidden_size, policy_features
 from unitrl.rl.logprobs import token_logprobs
 from unitrl.rl.loop import PRETRAIN_SEED_OFFSET, STEP_SEED_STRIDE, TrainingRun
 from unitrl.rl.rollout import Rollout
@@ -60,12 +60,6 @@ def completion_logprobs(
     return token_logp, mask, features
 
 
-def _hidden_size(model: Any) -> int:
-    config = getattr(model, "config", None)
-    size = getattr(config, "hidden_size", None)
-    return int(size) if size else int(model.get_input_embeddings().embedding_dim)
-
-
 class ActorCriticTrainer(TrainingRun):
     """REINFORCE with a learned critic baseline, a replay buffer and an optional KL penalty.
 
@@ -88,7 +82,7 @@ class ActorCriticTrainer(TrainingRun):
         # The critic's initial weights depend only on the seed, without disturbing the global RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            self.critic = Critic(_hidden_size(model), config.critic_hidden).to(self.device)
+            self.critic = Critic(model_hidden_size(model), config.critic_hidden).to(self.device)
         self.init_policy_update(config.kl_coef)
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_learning_rate)
         self.buffer = ReplayBuffer(config.buffer_capacity, config.buffer_per_prompt_cap)

@@ -46,9 +46,10 @@ from torch import nn
 from unitrl.errors import UnitrlError
 from unitrl.rewards import ExecutionReward
 from unitrl.rl.config import RunConfig
+from unitrl.rl.critic import model_hidden_size
 from unitrl.rl.loop import PRETRAIN_SEED_OFFSET, STEP_SEED_STRIDE, TrainingRun
 from unitrl.rl.lora import is_peft_model
-from unitrl.rl.ppo import EmptyReplay, masked_mean, model_hidden_size, token_forward
+from unitrl.rl.ppo import EmptyReplay, masked_mean, token_forward
 from unitrl.rl.rollout import Rollout
 from unitrl.tasks import Task
 

@@ -77,18 +77,35 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden.float() * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
+def model_hidden_size(model: Any) -> int:
+    """The width of the policy's hidden states (what every critic and value head reads)."""
+    size = getattr(getattr(model, "config", None), "hidden_size", None)
+    return int(size) if size else int(model.get_input_embeddings().embedding_dim)
+
+
 @torch.no_grad()
-def policy_features(model: Any, sequences: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
+def policy_features(
+    model: Any, sequences: Sequence[Sequence[int]], pad_id: int, batch_size: int = 8
+) -> torch.Tensor:
     """Critic input for token sequences (prompt + completion ids): the policy's pooled last hidden state.
 
     Computed under ``torch.no_grad()`` (see the module docstring for why).  The trainer gets the same
     numbers without a second forward pass by detaching the hidden states of the forward pass it makes for
     the log-probs anyway: same weights (before the update), same tokens, so the same features -- at no cost.
+
+    ``batch_size`` sequences at a time, and the vocabulary head only on the last position
+    (``logits_to_keep=1``): the features need no logits, and full ones for 128 sequences of ~900 tokens are
+    70 GB in float32 (the critic pretraining of the GPU comparison ran out of memory on exactly that).
     """
     device = next(model.parameters()).device
-    input_ids, mask = pad_sequences(sequences, pad_id, device)
-    out = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
-    return mean_pool(out.hidden_states[-1], mask)
+    parts = []
+    for start in range(0, len(sequences), batch_size):
+        input_ids, mask = pad_sequences(sequences[start : start + batch_size], pad_id, device)
+        out = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True, logits_to_keep=1)
+        parts.append(mean_pool(out.hidden_states[-1], mask))
+    if not parts:
+        return torch.zeros(0, model_hidden_size(model), device=device)
+    return torch.cat(parts)
 
 
 def critic_regression_step(

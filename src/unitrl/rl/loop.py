@@ -101,9 +101,11 @@ class TrainingRun:
             self.evaluate_heldout()
         while self.step_count < self.config.steps:
             self.timings = RolloutTimings()
+            self.skipped_updates = 0
             started = time.monotonic()
             metrics = self.step()
             metrics.update(self.timings.metrics())
+            metrics["skipped_updates"] = float(self.skipped_updates)
             metrics["step_seconds"] = time.monotonic() - started
             if self._eval_due():
                 metrics["heldout_pass@1"] = self.evaluate_heldout()["pass@1"]
@@ -154,12 +156,21 @@ class TrainingRun:
 
     def step_policy_optimizer(self) -> float:
         """Clip the accumulated gradient to ``max_grad_norm`` (0 = no clipping), take one optimiser step and
-        clear the gradients; returns the norm before clipping."""
+        clear the gradients; returns the norm before clipping.
+
+        A gradient that is not finite (inf/NaN: an overflow in a bfloat16 forward pass, say) is dropped
+        instead of applied: one such step would turn every weight into NaN and end the run at the next
+        sampling (seen with CodeRL on a GPU).  Dropped updates are counted in the step's
+        ``skipped_updates`` metric, so a run that keeps skipping is visible, not silently frozen.
+        """
         import torch
 
         max_norm = self.config.max_grad_norm if self.config.max_grad_norm > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), max_norm)
-        self.optimizer.step()
+        if torch.isfinite(grad_norm):
+            self.optimizer.step()
+        else:
+            self.skipped_updates = getattr(self, "skipped_updates", 0) + 1
         self.optimizer.zero_grad(set_to_none=True)
         return float(grad_norm)
 

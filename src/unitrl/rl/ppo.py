@@ -48,6 +48,7 @@ from unitrl.errors import UnitrlError
 from unitrl.rewards import ExecutionReward
 from unitrl.rl.buffer import ReplayBuffer
 from unitrl.rl.config import RunConfig
+from unitrl.rl.critic import model_hidden_size
 from unitrl.rl.logprobs import token_logprobs
 from unitrl.rl.loop import TrainingRun
 from unitrl.rl.rollout import Rollout
@@ -208,12 +209,6 @@ def token_forward(
     pairs = [(r.prompt_token_ids, r.completion_token_ids) for r in rollouts]
     token_logp, mask, hidden, _ = token_logprobs(model, pairs, pad_id, with_hidden=with_hidden)
     return token_logp, mask, hidden[:, :-1] if hidden is not None else None
-
-
-def model_hidden_size(model: Any) -> int:
-    """The width of the policy's hidden states (what the value head and the CodeRL critic read)."""
-    size = getattr(getattr(model, "config", None), "hidden_size", None)
-    return int(size) if size else int(model.get_input_embeddings().embedding_dim)
 
 
 class EmptyReplay(ReplayBuffer):
