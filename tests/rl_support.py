@@ -30,6 +30,18 @@ TOY_TASKS = [
 ]
 
 
+#: ``key=value`` settings that make a ``unitrl train`` run on a tiny model take seconds.
+SMALL_RUN = [
+    "k=2",
+    "prompts_per_step=2",
+    "max_new_tokens=8",
+    "checkpoint_every=1",
+    "executor_workers=1",
+    "learning_rate=1e-3",
+    "reward=coderl",
+]
+
+
 def varied_extract(completion: str, task: Task) -> str:
     """The reference for even-length completions, a wrong program otherwise: random weights then still give
     groups with unequal rewards (deterministic for a fixed seed), so updates are never trivially zero."""

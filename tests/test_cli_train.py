@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from tests.rl_support import SMALL_RUN
 from unitrl.errors import UnitrlError
 from unitrl.models import build_tiny_model, load_model
 from unitrl.rl.logging import RunLogger, truncate_metrics
@@ -33,15 +34,7 @@ TASKS = [
     Task("toy/neg", "Write a function neg(x) that returns -x.", "neg", ["assert neg(1) == -1"]),
 ]
 
-SMALL = [
-    "k=2",
-    "prompts_per_step=2",
-    "max_new_tokens=8",
-    "checkpoint_every=1",
-    "executor_workers=1",
-    "learning_rate=1e-3",
-    "reward=coderl",
-]
+SMALL = SMALL_RUN
 
 
 def unitrl_train(*args: str) -> subprocess.CompletedProcess[str]:

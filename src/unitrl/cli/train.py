@@ -158,10 +158,17 @@ def run_train(
     """
     from rich.console import Console
 
+    from unitrl.rl.distributed import setup
+
+    # under `accelerate launch`/`torchrun` with several processes: data-parallel (unitrl.rl.distributed)
+    dist = setup(cpu=device == "cpu")
     console = log or Console(stderr=True, soft_wrap=True, highlight=False)
+    if not dist.is_main:
+        console, progress = Console(quiet=True), False  # one process reports
     out = Path(config.out)
     run_info = {"algo": algo, "lora": lora.to_dict(), "dtype": dtype}
     checkpoint = _check_run_dir(out, run_info, resume)
+    dist.wait()  # every process has checked --out before the main one writes to it
 
     import torch
 
@@ -172,17 +179,21 @@ def run_train(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    if device == "auto":
+    if dist.world_size > 1:
+        device = str(dist.device)  # this process's GPU (or the CPU)
+    elif device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     train_tasks = load_training_tasks(config.tasks, config.split)
     model, tokenizer = build_policy(config.model, lora, device=device, dtype=dtype)
     trainable, total = trainable_parameter_count(model)
+    processes = f", {dist.world_size} processes" if dist.world_size > 1 else ""
     console.print(
-        f"{algo}: {len(train_tasks)} tasks, policy {config.model} on {device} "
+        f"{algo}: {len(train_tasks)} tasks, policy {config.model} on {device}{processes} "
         f"({trainable:,} of {total:,} parameters trainable{', LoRA r=' + str(lora.r) if lora.enabled else ''})"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n", encoding="utf-8")
 
     with build_executor(config) as executor:
         reward = build_reward(config, train_tasks, executor)
@@ -190,15 +201,14 @@ def run_train(
         resume_step = None
         if resume and checkpoint is None:
             resume_step = 0  # killed before its first checkpoint: start over, dropping what it logged
-            truncate_metrics(out / "metrics.jsonl", 0)
-            truncate_metrics(out / EVALS_FILE, 0)
             console.print(f"note: no checkpoint in {out / 'checkpoints'} yet; starting from step 0")
         if checkpoint is not None:
-            trainer.load_checkpoint(checkpoint)
+            trainer.load_checkpoint(checkpoint)  # every process loads the one checkpoint
             resume_step = trainer.step_count
+            console.print(f"resuming from {checkpoint} (step {resume_step} of {config.steps})")
+        if resume_step is not None and dist.is_main:
             truncate_metrics(out / "metrics.jsonl", resume_step)
             truncate_metrics(out / EVALS_FILE, resume_step)
-            console.print(f"resuming from {checkpoint} (step {resume_step} of {config.steps})")
         # the trainer writes metrics.jsonl itself; the logger adds TensorBoard (and W&B when asked)
         wandb_config = {
             "algo": algo,
@@ -206,9 +216,14 @@ def run_train(
             **{f"lora_{k}": v for k, v in lora.to_dict().items()},
         }
         with RunLogger(
-            out, jsonl=False, resume_step=resume_step, wandb_project=wandb_project, wandb_config=wandb_config
+            out,
+            jsonl=False,
+            tensorboard=None if dist.is_main else False,
+            resume_step=resume_step,
+            wandb_project=wandb_project if dist.is_main else None,
+            wandb_config=wandb_config,
         ) as logger:
-            if logger.writer is None:
+            if logger.writer is None and dist.is_main:
                 console.print("note: tensorboard is not installed; metrics go to metrics.jsonl only")
             history = _train_with_progress(trainer, logger, console, progress)
 
@@ -220,7 +235,7 @@ def run_train(
         "trainer": trainer,
         "tokenizer": tokenizer,
     }
-    if not export:
+    if not export or not dist.is_main:
         return summary
     policy_dir = out / "policy"
     if is_peft_model(trainer.model):

@@ -111,8 +111,9 @@ class ActorCriticTrainer(TrainingRun):
         # 1. fresh rollouts from the current policy
         fresh = self.sample_batch()
 
-        # 2. replayed rollouts from earlier steps (drawn before this step's samples are added)
-        replayed = self.replay(len(fresh))
+        # 2. replayed rollouts from earlier steps (drawn before this step's samples are added); in a
+        #    data-parallel run every process draws the same ones from its identical buffer and keeps its share
+        replayed = self.dist.shard(self.replay(len(fresh) * self.dist.world_size))
         batch = fresh + replayed
         rewards = torch.tensor([r.reward for r in batch], dtype=torch.float32, device=self.device)
 
@@ -122,9 +123,9 @@ class ActorCriticTrainer(TrainingRun):
         # 4. critic: regress onto the observed rewards, in sync with the policy (unless frozen)
         critic_metrics = self.update_critic(features, rewards)
 
-        # 5. remember fresh samples
-        for rollout in fresh:
-            self.buffer.add(**rollout.to_buffer_args(step=self.step_count))
+        # 5. remember fresh samples (every process's, so that every process keeps the same buffer)
+        for args in self.dist.gather([r.to_buffer_args(step=self.step_count) for r in fresh]):
+            self.buffer.add(**args)
 
         self.step_count += 1
         n = len(fresh)

@@ -155,6 +155,8 @@ class CodeRLTrainer(TrainingRun):
     :class:`ExecutionReward` over ``tasks``; tasks' ``reference`` solutions feed the CE term.
     """
 
+    summed_metrics = TrainingRun.summed_metrics | {f"critic_pretrain_{c}" for c in CLASS_NAMES}
+
     def __init__(
         self,
         config: CodeRLConfig,
@@ -205,6 +207,7 @@ class CodeRLTrainer(TrainingRun):
             loss = critic_loss(self.critic(hidden), labels, mask)
             self.critic_optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            self.dist.average_gradients(self.critic.parameters())
             self.critic_optimizer.step()
             losses.append(float(loss.detach()))
         self.critic.eval()

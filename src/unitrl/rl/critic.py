@@ -111,12 +111,18 @@ def policy_features(
 def critic_regression_step(
     critic: Critic, optimizer: torch.optim.Optimizer, features: torch.Tensor, rewards: torch.Tensor
 ) -> dict[str, float]:
-    """One MSE step of ``critic`` towards ``rewards``; returns the loss and mean absolute error *before* it."""
+    """One MSE step of ``critic`` towards ``rewards``; returns the loss and mean absolute error *before* it.
+
+    In a data-parallel run the gradient is averaged over processes first (each holds its share of the batch).
+    """
+    from unitrl.rl.distributed import current
+
     critic.train()
     predictions = critic(features.detach())
     loss = torch.nn.functional.mse_loss(predictions, rewards.float())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    current().average_gradients(critic.parameters())
     optimizer.step()
     return {
         "critic_loss": float(loss.detach()),

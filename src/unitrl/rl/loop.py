@@ -38,14 +38,26 @@ class TrainingRun:
     config: Any
     step_count: int
     rng: Any
+    #: Metrics that count things (samples, throughput): summed over data-parallel processes, not averaged.
+    summed_metrics: frozenset[str] = frozenset(
+        {"n_fresh", "n_replayed", "critic_pretrain_samples", "tokens_per_s", "exec_per_s"}
+    )
 
     def bind(self, config: Any, model: Any, tokenizer: Any, tasks: Sequence[Any], reward: Any) -> None:
         """The set-up every trainer starts with: a validated config, the policy and its pad id, the tasks."""
+        from unitrl.rl.distributed import current
         from unitrl.rl.rollout import RolloutTimings
 
         config.validate()
         if not tasks:
             raise UnitrlError("no training tasks: give a task file or benchmark split with at least one task")
+        #: This process's place in a data-parallel run (:mod:`unitrl.rl.distributed`); single by default.
+        self.dist = current()
+        if config.prompts_per_step % self.dist.world_size:
+            raise UnitrlError(
+                f"prompts_per_step ({config.prompts_per_step}) must be a multiple of the number of processes "
+                f"({self.dist.world_size}): each process samples an equal share of a step's prompts"
+            )
         self.config = config
         self.model = model
         self.tokenizer = tokenizer
@@ -62,12 +74,13 @@ class TrainingRun:
         """``k`` scored rollouts for each of ``prompts_per_step`` tasks drawn by the trainer's RNG.
 
         ``seed`` defaults to this step's (``config.seed + STEP_SEED_STRIDE * step_count``), so a resumed run
-        draws exactly the samples the killed one would have.
+        draws exactly the samples the killed one would have.  In a data-parallel run every process draws the
+        same tasks and samples its share of them.
         """
         from unitrl.rl.rollout import collect_rollouts
 
         cfg = self.config
-        tasks = self.rng.sample(self.tasks, min(cfg.prompts_per_step, len(self.tasks)))
+        tasks = self.dist.shard(self.rng.sample(self.tasks, min(cfg.prompts_per_step, len(self.tasks))))
         return collect_rollouts(
             self.model,
             self.tokenizer,
@@ -93,11 +106,14 @@ class TrainingRun:
         from unitrl.rl.rollout import RolloutTimings
 
         out = Path(self.config.out)
+        main = self.dist.is_main  # in a data-parallel run only the main process logs, evaluates and saves
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        if main:
+            config_json = json.dumps(self.config.to_dict(), indent=2) + "\n"
+            (out / "config.json").write_text(config_json, encoding="utf-8")
         history = []
         every = self.config.checkpoint_every
-        if self._eval_due() and not _evaluated_at(out / EVALS_FILE, self.step_count):
+        if main and self._eval_due() and not _evaluated_at(out / EVALS_FILE, self.step_count):
             self.evaluate_heldout()
         while self.step_count < self.config.steps:
             self.timings = RolloutTimings()
@@ -107,15 +123,20 @@ class TrainingRun:
             metrics.update(self.timings.metrics())
             metrics["skipped_updates"] = float(self.skipped_updates)
             metrics["step_seconds"] = time.monotonic() - started
-            if self._eval_due():
+            metrics = self.dist.combine_metrics(metrics, summed=self.summed_metrics)
+            if main and self._eval_due():
                 metrics["heldout_pass@1"] = self.evaluate_heldout()["pass@1"]
             history.append(metrics)
-            with (out / "metrics.jsonl").open("a", encoding="utf-8") as f:
-                f.write(json.dumps(metrics) + "\n")
-            if on_step is not None:
-                on_step(metrics)
+            if main:
+                with (out / "metrics.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(metrics) + "\n")
+                if on_step is not None:
+                    on_step(metrics)
             if (every and self.step_count % every == 0) or self.step_count == self.config.steps:
-                save_checkpoint(self, out / "checkpoints" / f"step-{self.step_count:06d}")
+                self.dist.check_in_sync(self.trainable_parameters())
+                if main:
+                    save_checkpoint(self, out / "checkpoints" / f"step-{self.step_count:06d}")
+                self.dist.wait()
         return history
 
     # --- the policy update's shared pieces ---------------------------------------------------------------
@@ -154,9 +175,10 @@ class TrainingRun:
                     return token_logprobs(self.model, pairs, self.pad_id)[0]
             return token_logprobs(self.reference, pairs, self.pad_id)[0]
 
-    def step_policy_optimizer(self) -> float:
+    def step_policy_optimizer(self, also: Sequence[Any] = ()) -> float:
         """Clip the accumulated gradient to ``max_grad_norm`` (0 = no clipping), take one optimiser step and
-        clear the gradients; returns the norm before clipping.
+        clear the gradients; returns the norm before clipping.  ``also``: more optimisers stepped together
+        with the policy's (PPO's value head), whose gradients are averaged over processes too but not clipped.
 
         A gradient that is not finite (inf/NaN: an overflow in a bfloat16 forward pass, say) is dropped
         instead of applied: one such step would turn every weight into NaN and end the run at the next
@@ -165,13 +187,20 @@ class TrainingRun:
         """
         import torch
 
+        params = self.trainable_parameters()
+        self.dist.average_gradients(params)
+        for optimizer in also:
+            self.dist.average_gradients(p for group in optimizer.param_groups for p in group["params"])
         max_norm = self.config.max_grad_norm if self.config.max_grad_norm > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), max_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        optimizers = [self.optimizer, *also]
         if torch.isfinite(grad_norm):
-            self.optimizer.step()
+            for optimizer in optimizers:
+                optimizer.step()
         else:
             self.skipped_updates = getattr(self, "skipped_updates", 0) + 1
-        self.optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         return float(grad_norm)
 
     # --- held-out evaluation --------------------------------------------------------------------------------

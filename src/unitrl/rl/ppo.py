@@ -317,8 +317,6 @@ class PPOTrainer(TrainingRun):
         cfg = self.config
         n = len(batch)
         size = -(-n // min(cfg.num_minibatches, n))
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
         sums: dict[str, float] = {"clipfrac": 0.0, "approx_kl": 0.0, "grad_norm": 0.0}
         last_epoch: dict[str, list[float]] = {"loss": [], "pg_loss": [], "value_loss": []}
         updates = 0
@@ -342,9 +340,7 @@ class PPOTrainer(TrainingRun):
                 self.optimizer.zero_grad(set_to_none=True)
                 self.value_optimizer.zero_grad(set_to_none=True)
                 (pg_loss + value_loss).backward()  # the head's input is detached: the gradients are separate
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-                self.optimizer.step()
-                self.value_optimizer.step()
+                grad_norm = self.step_policy_optimizer(also=[self.value_optimizer])  # clips the policy's only
                 updates += 1
                 sums["clipfrac"] += stats["clipfrac"]
                 sums["approx_kl"] += stats["approx_kl"]
