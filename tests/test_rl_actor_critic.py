@@ -178,6 +178,43 @@ def test_collect_rollouts(policy, reward):
     assert [r.completion_token_ids for r in again] == [r.completion_token_ids for r in rollouts]
 
 
+def test_overlapped_execution_gives_the_same_rollouts(policy):
+    """Programs of one generation batch run while the next generates; every rollout keeps its own reward."""
+    from tests.rl_support import TOY_TASKS, varied_extract
+    from unitrl.rl.rollout import RolloutTimings
+
+    model, tok = policy
+    with Executor(ExecutionConfig(workers=2, timeout=4.0)) as ex:
+        varied = ExecutionReward(
+            ex, {t.task_id: t for t in TOY_TASKS}, extract=varied_extract, reward="pass_all"
+        )
+        runs = {}
+        for overlap in (True, False):
+            timings = RolloutTimings()
+            runs[overlap] = collect_rollouts(
+                model,
+                tok,
+                TOY_TASKS,
+                varied,
+                k=3,
+                temperature=1.0,
+                max_new_tokens=8,
+                batch_size=2,
+                seed=3,
+                timings=timings,
+                overlap=overlap,
+            )
+            assert timings.programs == 6 and timings.execution_seconds > 0
+            assert timings.metrics()["exec_wait_s"] >= 0
+    a, b = runs[True], runs[False]
+    assert [r.task_id for r in a] == ["toy/add"] * 3 + ["toy/neg"] * 3  # task-major, as without overlap
+    key = [(r.task_id, r.completion_token_ids, r.program, r.reward, r.result.outcome) for r in a]
+    assert key == [(r.task_id, r.completion_token_ids, r.program, r.reward, r.result.outcome) for r in b]
+    assert len({r.reward for r in a}) == 2  # both outcomes occur, so a reward on the wrong sample would show
+    for r in a:  # each reward belongs to its own sample's program
+        assert r.reward == (1.0 if len(r.completion) % 2 == 0 else 0.0)
+
+
 def test_collect_rollouts_plain_model_and_reward_side_extraction(tmp_path, reward):
     """A completion-format model works too; a reward with its own ``extract`` gets the raw text."""
     model, tok = load_model(str(build_tiny_model(tmp_path / "plain", chat=False)))

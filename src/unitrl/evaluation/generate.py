@@ -251,8 +251,13 @@ def sample_completions(
     add_special_tokens: bool = True,
     progress: Any = False,
     description: str = "generating",
+    on_batch: Callable[[list[tuple[int, int, Completion]]], None] | None = None,
 ) -> list[list[Completion]]:
     """``n`` completions for each prompt, as ``result[prompt_index][sample_index]``.
+
+    ``on_batch``, when given, is called after each generation batch with its finished
+    ``(prompt_index, sample_index, completion)`` triples, so a caller can start on them (run the programs)
+    while the next batch generates.
 
     ``batch_size`` counts sequences (a prompt with ``n=4`` fills 4 slots).  ``stop`` is one list of stop
     conditions for all prompts or one list per prompt.  ``add_special_tokens=False`` for text that already
@@ -341,6 +346,9 @@ def sample_completions(
                 else:
                     results[p][j] = completion
             advance(len(chunk) * (n if greedy else 1))
+            if on_batch is not None:
+                pairs = [(p, i) for p, _ in chunk for i in range(n)] if greedy else chunk
+                on_batch([(p, j, results[p][j]) for p, j in pairs])  # type: ignore[misc]
     return [[c for c in row if c is not None] for row in results]
 
 

@@ -504,11 +504,13 @@ def sample_programs(
     seed: int | None = None,
     prompt_format: Literal["chat", "completion"] | None = None,
     progress: Any = False,
+    on_batch: Callable[[list[tuple[int, int, ProgramSample]]], None] | None = None,
 ) -> list[list[ProgramSample]]:
     """Prompt, sample and extract for ``tasks``: ``result[task_index][sample_index]``.
 
     The loop an RL trainer needs before scoring with the executor (``task.sample(s.program)``); token ids
     for the policy update are in ``s.completion.token_ids`` and the prompt text in ``s.prompt.text``.
+    ``on_batch`` gets each generation batch's ``(task_index, sample_index, sample)`` as soon as it is done.
     """
     from unitrl.evaluation.generate import sample_completions
     from unitrl.evaluation.prompts import build_prompt
@@ -516,6 +518,13 @@ def sample_programs(
     prompts = [build_prompt(task, tokenizer, format=prompt_format) for task in tasks]
     if not prompts:
         return []
+
+    def batch_done(items: list[tuple[int, int, Any]]) -> None:
+        assert on_batch is not None
+        on_batch(
+            [(t, j, ProgramSample(tasks[t], prompts[t], c, prompts[t].extract(c.text))) for t, j, c in items]
+        )
+
     completions = sample_completions(
         model,
         tokenizer,
@@ -529,6 +538,7 @@ def sample_programs(
         seed=seed,
         add_special_tokens=not prompts[0].has_special_tokens,
         progress=progress,
+        on_batch=batch_done if on_batch is not None else None,
     )
     return [
         [ProgramSample(task, prompt, c, prompt.extract(c.text)) for c in outs]

@@ -50,7 +50,8 @@ class RunConfig(ConfigMixin):
     temperature: float = 1.0
     #: Nucleus sampling threshold (1 = off).
     top_p: float = 1.0
-    #: Sequences per generation batch (memory knob; does not change the samples when ``seed`` is fixed).
+    #: Sequences per generation batch (memory knob; each batch is seeded from ``seed``, so another size draws
+    #: other, equally valid samples).
     generation_batch_size: int = 16
     #: Reward shape, one of :data:`unitrl.rewards.REWARDS`.
     reward: str = DEFAULT_REWARD
@@ -59,6 +60,9 @@ class RunConfig(ConfigMixin):
     executor_timeout: float = 5.0
     #: Sandboxed executor workers (None = one per CPU core).
     executor_workers: int | None = None
+    #: Run each generation batch's programs while the next batch generates (same rollouts, less waiting;
+    #: ``exec_wait_s`` in the metrics is what is left).  Off: generate everything, then execute.
+    overlap_execution: bool = True
     #: Save a checkpoint every this many steps (0 = only at the end).
     checkpoint_every: int = 50
     #: Run directory: config, metrics and checkpoints go here.

@@ -93,6 +93,7 @@ class TrainingRun:
             batch_size=cfg.generation_batch_size,
             seed=cfg.seed + STEP_SEED_STRIDE * self.step_count if seed is None else seed,
             timings=self.timings,
+            overlap=cfg.overlap_execution,
         )
 
     def step(self) -> dict[str, float]:  # pragma: no cover - every trainer defines it

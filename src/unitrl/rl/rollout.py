@@ -91,16 +91,21 @@ class RolloutTimings:
 
     generation_seconds: float = 0.0
     generated_tokens: int = 0
+    #: Time the executor spent on the programs (overlapping generation, when rollouts overlap).
     execution_seconds: float = 0.0
+    #: Time sampling waited for execution after the last generation batch: what overlapping did not hide.
+    waiting_seconds: float = 0.0
     programs: int = 0
 
     def metrics(self) -> dict[str, float]:
-        """``tokens_per_s`` and ``exec_per_s`` (0 when nothing was measured), for the step's log row."""
+        """``tokens_per_s``, ``exec_per_s`` (0 when nothing was measured) and ``exec_wait_s`` (seconds spent
+        waiting for execution after generating), for the step's log row."""
         return {
             "tokens_per_s": self.generated_tokens / self.generation_seconds
             if self.generation_seconds
             else 0.0,
             "exec_per_s": self.programs / self.execution_seconds if self.execution_seconds else 0.0,
+            "exec_wait_s": self.waiting_seconds,
         }
 
 
@@ -117,65 +122,91 @@ def collect_rollouts(
     batch_size: int = 16,
     seed: int | None = None,
     timings: RolloutTimings | None = None,
+    overlap: bool = True,
 ) -> list[Rollout]:
     """``k`` scored rollouts per task, task-major (``tasks[0]``'s k samples first).
 
     Prompts come from :func:`~unitrl.evaluation.prompts.build_prompt` (chat or completion format, picked by
     the tokenizer), programs from ``Prompt.extract`` (code block, imports and helpers restored) and rewards
-    from one call of ``reward`` on the whole batch, so the executor's workers run it in parallel.
+    from ``reward``, one call per generation batch.  With ``overlap`` each batch's programs run in the
+    executor (its workers in parallel) while the next batch generates; without, all generation comes first.
+    The rollouts are the same either way: sampling is seeded per generation batch and execution is
+    deterministic, so only the waiting changes.
 
     When ``reward`` was built with its own ``extract`` function (as for TRL, which hands it raw completions),
     the raw completion text is passed and the reward's extraction wins, so a program is never extracted
     twice; with the default identity extraction the prompt-aware ``Prompt.extract`` result is passed.
     ``timings``, when given, accumulates generation and execution time and counts (the tokens/s and exec/s
-    a training log reports).
+    a training log reports, and how long sampling waited for execution after generating).
     """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from unitrl.evaluation.runner import sample_programs
 
-    started = time.monotonic()
-    groups = sample_programs(
-        model,
-        tokenizer,
-        tasks,
-        n=k,
-        temperature=temperature,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        seed=seed,
-    )
-    if not groups:
-        return []
-    add_special = not groups[0][0].prompt.has_special_tokens if groups[0] else True
-    rows = []
-    for group in groups:
-        if not group:
-            continue
-        prompt = group[0].prompt
-        ids = tokenizer(prompt.text, add_special_tokens=add_special)["input_ids"]
-        rows += [(s.task, prompt, ids, s.completion, s.program) for s in group]
-    generated = time.monotonic()
     own_extract = reward.extract is identity_extract
-    texts = [program if own_extract else c.text for _, _, _, c, program in rows]
-    rewards = reward(completions=texts, task_id=[task.task_id for task, *_ in rows])
+    scored: dict[tuple[int, int], tuple[Any, float, str, SampleResult]] = {}
+    execution_seconds = 0.0
+
+    def score(items: list[tuple[int, int, Any]]) -> None:
+        # one thread runs every batch in turn, so reward.last_* belong to this call when read
+        nonlocal execution_seconds
+        started = time.monotonic()
+        texts = [s.program if own_extract else s.completion.text for _, _, s in items]
+        rewards = reward(completions=texts, task_id=[s.task.task_id for _, _, s in items])
+        for (t, j, sample), r, program, result in zip(
+            items, rewards, reward.last_programs, reward.last_results, strict=True
+        ):
+            scored[(t, j)] = (sample, float(r), program, result)
+        execution_seconds += time.monotonic() - started
+
+    started = time.monotonic()
+    pending: list[Future[None]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="unitrl-score") as pool:
+        batches: list[list[tuple[int, int, Any]]] = []
+        on_batch = (lambda items: pending.append(pool.submit(score, items))) if overlap else batches.append
+        sample_programs(
+            model,
+            tokenizer,
+            tasks,
+            n=k,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            seed=seed,
+            on_batch=on_batch,
+        )
+        generated = time.monotonic()
+        for items in batches:  # not overlapped: execute now, batch by batch
+            score(items)
+        for future in pending:
+            future.result()  # re-raises an execution error here
+    if not scored:
+        return []
     if timings is not None:
         timings.generation_seconds += generated - started
-        timings.generated_tokens += sum(len(c.token_ids) for _, _, _, c, _ in rows)
-        timings.execution_seconds += time.monotonic() - generated
-        timings.programs += len(rows)
-    programs = reward.last_programs
-    return [
-        Rollout(
-            task_id=task.task_id,
-            prompt=prompt.text,
-            prompt_token_ids=list(ids),
-            completion_token_ids=list(completion.token_ids),
-            completion=completion.text,
-            program=program,
-            reward=float(r),
-            result=result,
+        timings.generated_tokens += sum(len(sample.completion.token_ids) for sample, *_ in scored.values())
+        timings.execution_seconds += execution_seconds
+        timings.waiting_seconds += time.monotonic() - generated
+        timings.programs += len(scored)
+    first = next(iter(scored.values()))[0]
+    add_special = not first.prompt.has_special_tokens
+    prompt_ids: dict[int, list[int]] = {}
+    out = []
+    for t, j in sorted(scored):  # task-major, as sampled
+        sample, r, program, result = scored[(t, j)]
+        if t not in prompt_ids:
+            prompt_ids[t] = tokenizer(sample.prompt.text, add_special_tokens=add_special)["input_ids"]
+        out.append(
+            Rollout(
+                task_id=sample.task.task_id,
+                prompt=sample.prompt.text,
+                prompt_token_ids=list(prompt_ids[t]),
+                completion_token_ids=list(sample.completion.token_ids),
+                completion=sample.completion.text,
+                program=program,
+                reward=r,
+                result=result,
+            )
         )
-        for (task, prompt, ids, completion, _), program, r, result in zip(
-            rows, programs, rewards, reward.last_results, strict=True
-        )
-    ]
+    return out
