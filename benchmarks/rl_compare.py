@@ -362,12 +362,28 @@ def run_row(
 
 
 def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    """The code this process runs: HEAD when it started (``+dirty`` with uncommitted changes).
+
+    Read once per process: a row that finishes hours later ran the code its process imported, whatever
+    HEAD is by then.
+    """
+    global _COMMIT
+    if _COMMIT is None:
+        try:
+            git = ["git", "-C", str(ROOT)]
+            head = subprocess.run(
+                [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+            )
+            dirty = subprocess.run(
+                [*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+            )
+            _COMMIT = head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+        except (OSError, subprocess.CalledProcessError):
+            _COMMIT = "unknown"
+    return _COMMIT
+
+
+_COMMIT: str | None = None
 
 
 # --- results and the table --------------------------------------------------------------------------------
@@ -551,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     profile = PROFILES[args.profile]
+    _commit()  # the code this run imports, before anything changes the checkout
     if args.steps is not None:
         if args.steps < 1:
             print("error: --steps must be at least 1", file=sys.stderr)
