@@ -72,6 +72,8 @@ class Profile:
     #: What ``unitrl mine`` runs to make the mined tasks, when the file is missing.
     mine_sources: list[str] = field(default_factory=list)
     mine_args: list[str] = field(default_factory=list)
+    #: Use the mined tasks of this profile (``mined-NAME.jsonl``), so two profiles train on the same tasks.
+    mined_as: str = ""
 
 
 PROFILES = {
@@ -201,6 +203,11 @@ PROFILES = {
         mine_args=["--limit-functions", "40"],
     ),
 }
+# The CPU budget at a LoRA-sized learning rate: at 2e-5, 10 Adam steps move no adapter weight by more than
+# 2e-4 and the trained rows stay within noise of the base model (docs/results.md); everything else as "cpu".
+PROFILES["cpu-lr"] = dataclasses.replace(
+    PROFILES["cpu"], name="cpu-lr", train={**PROFILES["cpu"].train, "learning_rate": 2e-4}, mined_as="cpu"
+)
 
 MBPP_TRAIN = "mbpp:train"
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -622,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     redo = {n.strip() for n in args.redo.split(",") if n.strip()}
-    mined_path = args.mined or out.parent / f"mined-{profile.name}.jsonl"
+    mined_path = args.mined or out.parent / f"mined-{profile.mined_as or profile.name}.jsonl"
     if args.parallel > 1:
         return run_parallel(args, profile, names, seeds, redo, out, mined_path)
     for seed in seeds:
