@@ -518,6 +518,18 @@ def table(results: list[dict[str, Any]]) -> str:
 # --- main -------------------------------------------------------------------------------------------------
 
 
+def _last_error(log: Path) -> str:
+    """The line of a failed row's log that says why (an exception's last line), and where the log is."""
+    lines = [
+        ln.strip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()
+    ]
+    errors = [
+        ln for ln in lines if ln.startswith(("error:", "unitrl: error")) or "Error:" in ln.split(" ")[0]
+    ]
+    reason = (errors or lines or ["(empty log)"])[-1]
+    return f"{reason[:300]} (log: {log})"
+
+
 def run_parallel(
     args: argparse.Namespace,
     profile: Profile,
@@ -549,7 +561,7 @@ def run_parallel(
                 continue
             log.close()
             running.remove(job)
-            status = "ok" if rc == 0 else f"FAILED (exit {rc}, see {out / f'{name}-seed{seed}.log'})"
+            status = "ok" if rc == 0 else f"FAILED (exit {rc}): {_last_error(out / f'{name}-seed{seed}.log')}"
             print(f"{name} seed {seed}: {status} at {time.monotonic() - started:.0f} s", flush=True)
             if rc != 0:
                 failed.append(f"{name}-seed{seed}")

@@ -103,3 +103,15 @@ def test_parallel_rows_run_in_their_own_processes_and_all_land_in_one_table(tmp_
     # a rerun finds both rows done and starts nothing
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "started" not in again.stdout
+
+
+def test_a_failed_rows_reason_is_the_exceptions_last_line(tmp_path):
+    log = tmp_path / "grpo-seed0.log"
+    log.write_text(
+        'grpo: 480 tasks\nTraceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 34.16 GiB.\n\n"
+    )
+    reason = rl_compare._last_error(log)
+    assert reason.startswith("torch.OutOfMemoryError: CUDA out of memory") and str(log) in reason
+    log.write_text("grpo: 480 tasks\nunitrl: error: prompts_per_step (3) must be a multiple of 2\n")
+    assert rl_compare._last_error(log).startswith("unitrl: error: prompts_per_step (3)")
