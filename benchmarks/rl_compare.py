@@ -518,6 +518,29 @@ def table(results: list[dict[str, Any]]) -> str:
 # --- main -------------------------------------------------------------------------------------------------
 
 
+def eval_signature(profile: Profile) -> tuple[Any, ...]:
+    """What a base row's evaluation depends on: two profiles with the same signature evaluate the same."""
+    return (
+        profile.mbpp_stride,
+        profile.humaneval_stride,
+        profile.eval_max_new_tokens,
+        profile.eval_batch_size,  # bfloat16 results shift slightly with batch composition
+        profile.dtype,
+    )
+
+
+def base_from_twin(profile: Profile, seed: int, model: str, runs: Path) -> dict[str, Any] | None:
+    """A finished base row of another profile whose evaluation is identical (same model, tasks, settings),
+    relabelled for ``profile`` with ``reused_from``; the base model is not trained, so it is the same run."""
+    for other in PROFILES.values():
+        if other.name == profile.name or eval_signature(other) != eval_signature(profile):
+            continue
+        found = latest(read_results(runs / other.name / "results.jsonl")).get(("base", seed))
+        if found is not None and found.get("model", DEFAULT_MODEL) == model:
+            return {**found, "profile": profile.name, "reused_from": other.name}
+    return None
+
+
 def _last_error(log: Path) -> str:
     """The line of a failed row's log that says why (an exception's last line), and where the log is."""
     lines = [
@@ -654,6 +677,12 @@ def main(argv: list[str] | None = None) -> int:
             if name in redo and (out / f"{name}-seed{seed}").exists() and (name, seed) in done:
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
                 (out / f"{name}-seed{seed}").rename(out / f"{name}-seed{seed}.old-{stamp}")
+            if row.algo is None and name not in redo:
+                reused = base_from_twin(profile, seed, args.model, out.parent)
+                if reused is not None:
+                    append_result(results_path, reused)
+                    print(f"{name} seed {seed}: reused from profile {reused['reused_from']}", flush=True)
+                    continue
             mined = ensure_mined(mined_path, profile) if row.mined else None
             print(f"{name} seed {seed}: running", flush=True)
             t0 = time.monotonic()

@@ -115,3 +115,24 @@ def test_a_failed_rows_reason_is_the_exceptions_last_line(tmp_path):
     assert reason.startswith("torch.OutOfMemoryError: CUDA out of memory") and str(log) in reason
     log.write_text("grpo: 480 tasks\nunitrl: error: prompts_per_step (3) must be a multiple of 2\n")
     assert rl_compare._last_error(log).startswith("unitrl: error: prompts_per_step (3)")
+
+
+def test_a_base_row_is_reused_only_from_a_profile_that_evaluates_the_same_way(tmp_path):
+    cpu = rl_compare.PROFILES["cpu"]
+    assert rl_compare.eval_signature(rl_compare.PROFILES["cpu-lr"]) == rl_compare.eval_signature(cpu)
+    assert rl_compare.eval_signature(rl_compare.PROFILES["gpu"]) != rl_compare.eval_signature(cpu)
+    (tmp_path / "cpu").mkdir()
+    rl_compare.append_result(
+        tmp_path / "cpu" / "results.jsonl", {**result("base", 0, [1, 0], [1]), "profile": "cpu"}
+    )
+    reused = rl_compare.base_from_twin(rl_compare.PROFILES["cpu-lr"], 0, rl_compare.DEFAULT_MODEL, tmp_path)
+    assert reused is not None and reused["profile"] == "cpu-lr" and reused["reused_from"] == "cpu"
+    assert reused["eval"] == result("base", 0, [1, 0], [1])["eval"]
+    assert (
+        rl_compare.base_from_twin(rl_compare.PROFILES["cpu-lr"], 1, rl_compare.DEFAULT_MODEL, tmp_path)
+        is None
+    )
+    assert (
+        rl_compare.base_from_twin(rl_compare.PROFILES["gpu"], 0, rl_compare.DEFAULT_MODEL, tmp_path) is None
+    )
+    assert rl_compare.base_from_twin(rl_compare.PROFILES["cpu-lr"], 0, "/other/model", tmp_path) is None
