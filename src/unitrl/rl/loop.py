@@ -68,6 +68,8 @@ class TrainingRun:
         self.pad_id = int(pad) if pad is not None else 0
         #: Generation/execution time of the current step's rollouts (reset by :meth:`train` every step).
         self.timings = RolloutTimings()
+        #: Policy updates dropped for a non-finite gradient in the current step (reset by :meth:`train`).
+        self.skipped_updates = 0
         self._eval_tasks: list[Any] | None = None
 
     def sample_batch(self, seed: int | None = None) -> list[Any]:
@@ -199,7 +201,7 @@ class TrainingRun:
             for optimizer in optimizers:
                 optimizer.step()
         else:
-            self.skipped_updates = getattr(self, "skipped_updates", 0) + 1
+            self.skipped_updates += 1
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         return float(grad_norm)
