@@ -533,3 +533,18 @@ def test_lora_policy_uses_its_base_as_the_kl_reference(tiny_path, reward, tmp_pa
     first = trainer.step()
     assert first["kl"] == pytest.approx(0.0, abs=1e-6)  # lora_B starts at zero: the policy is its base
     assert all(p.requires_grad == ("lora_" in n) for n, p in wrapped.named_parameters())
+
+
+def test_training_on_a_gpu_turns_off_cudnn_attention():
+    """cuDNN's bf16 attention backward gives NaN gradients for some lengths (huggingface/trl#7181)."""
+    from unitrl.rl.loop import avoid_cudnn_attention_backward
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        torch.backends.cuda.enable_cudnn_sdp(True)
+        avoid_cudnn_attention_backward(torch.device("cpu"))
+        assert torch.backends.cuda.cudnn_sdp_enabled()  # nothing changes for CPU training
+        avoid_cudnn_attention_backward(torch.device("cuda", 0))
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)

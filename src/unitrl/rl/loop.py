@@ -32,6 +32,20 @@ PRETRAIN_SEED_OFFSET = 1_000_000
 EVALS_FILE = "evals.jsonl"
 
 
+def avoid_cudnn_attention_backward(device: Any) -> None:
+    """On a GPU, train without cuDNN's attention kernel (flash / memory-efficient attention take over).
+
+    Its bfloat16 backward pass returns NaN gradients for some sequence lengths while the loss stays finite;
+    Qwen2.5's very large attention logits in some heads trigger it (huggingface/trl#7181, reduced there to
+    a torch-only reproduction).  That is what CodeRL hit at step 6 of the H200 run (docs/results.md).
+    A process-wide switch, set only when the policy is on a GPU.
+    """
+    import torch
+
+    if getattr(device, "type", str(device)).startswith("cuda"):
+        torch.backends.cuda.enable_cudnn_sdp(False)
+
+
 class TrainingRun:
     """Mixin: :meth:`sample_batch`, :meth:`train`, :meth:`save_checkpoint`, :meth:`load_checkpoint`."""
 
@@ -64,6 +78,7 @@ class TrainingRun:
         self.tasks = list(tasks)
         self.reward = reward
         self.device = next(model.parameters()).device
+        avoid_cudnn_attention_backward(self.device)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.pad_id = int(pad) if pad is not None else 0
         #: Generation/execution time of the current step's rollouts (reset by :meth:`train` every step).
