@@ -30,13 +30,16 @@ TOY_TASKS = [
 ]
 
 
-#: ``key=value`` settings that make a ``unitrl train`` run on a tiny model take seconds.
+#: ``key=value`` settings that make a ``unitrl train`` run on a tiny model take seconds.  The long executor
+#: timeout keeps outcomes independent of machine load (a program judged in 5 s on an idle machine can time
+#: out on a loaded CI runner), so tests that compare two runs exactly compare the same rewards.
 SMALL_RUN = [
     "k=2",
     "prompts_per_step=2",
     "max_new_tokens=8",
     "checkpoint_every=1",
     "executor_workers=1",
+    "executor_timeout=60",
     "learning_rate=1e-3",
     "reward=coderl",
 ]
