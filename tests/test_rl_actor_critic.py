@@ -63,7 +63,7 @@ def policy(tiny_path):
 
 @pytest.fixture(scope="module")
 def reward():
-    with Executor(ExecutionConfig(workers=1, timeout=4.0, test_timeout=2.0)) as ex:
+    with Executor(ExecutionConfig(workers=1, timeout=30.0, test_timeout=2.0)) as ex:
         # coderl gives -1 for the syntax errors random weights write, so rewards are non-zero
         yield ExecutionReward(ex, {t.task_id: t for t in TASKS}, reward="coderl")
 
@@ -184,7 +184,7 @@ def test_overlapped_execution_gives_the_same_rollouts(policy):
     from unitrl.rl.rollout import RolloutTimings
 
     model, tok = policy
-    with Executor(ExecutionConfig(workers=2, timeout=4.0)) as ex:
+    with Executor(ExecutionConfig(workers=2, timeout=30.0)) as ex:
         varied = ExecutionReward(
             ex, {t.task_id: t for t in TOY_TASKS}, extract=varied_extract, reward="pass_all"
         )

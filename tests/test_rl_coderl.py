@@ -51,7 +51,7 @@ def four_way_extract(completion: str, task: Task) -> str:
 
 @pytest.fixture(scope="module")
 def reward():
-    with Executor(ExecutionConfig(workers=1, timeout=4.0, test_timeout=2.0)) as ex:
+    with Executor(ExecutionConfig(workers=1, timeout=30.0, test_timeout=2.0)) as ex:
         yield ExecutionReward(ex, {t.task_id: t for t in TASKS}, extract=four_way_extract, reward="coderl")
 
 

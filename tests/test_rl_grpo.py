@@ -37,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def reward():
-    with Executor(ExecutionConfig(workers=1, timeout=4.0, test_timeout=2.0)) as ex:
+    with Executor(ExecutionConfig(workers=1, timeout=30.0, test_timeout=2.0)) as ex:
         yield ExecutionReward(
             ex, {t.task_id: t for t in TOY_TASKS}, extract=varied_extract, reward="pass_all"
         )
