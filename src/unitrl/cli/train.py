@@ -96,7 +96,11 @@ def train_command(
         ),
     ] = False,
 ) -> None:
-    """Train a policy with RL from unit-test execution; metrics, checkpoints and the final policy go to --out."""
+    """Train a policy with RL from unit-test execution; metrics, checkpoints and the final policy go to --out.
+
+    Several GPUs (data parallel): `accelerate launch --multi_gpu --num_processes N -m unitrl train ...` or
+    `torchrun --nproc_per_node N -m unitrl train ...` (prompts_per_step must be a multiple of N).
+    """
     from rich.console import Console
 
     from unitrl.rl.build import algo_from_file, read_config_file, resolve_settings
