@@ -144,39 +144,6 @@ PROFILES = {
         mine_sources=["stdlib", "pypi:more-itertools", "pypi:toolz", "pypi:boltons"],
         mine_args=[],
     ),
-    # The GPU table within one 10-minute command (a 15-minute GPU lease, ~3 minutes of it spent bringing the
-    # model over): every row at once (--parallel 8), 5 steps each, every 2nd MBPP test task and all of
-    # HumanEval with 384 new tokens.  Sized from the H200 run above (~30 s a step, evaluation the bulk).
-    "gpu-short": Profile(
-        name="gpu-short",
-        train={
-            "steps": 5,
-            "prompts_per_step": 8,
-            "k": 8,
-            "max_new_tokens": 320,
-            "temperature": 0.8,
-            "learning_rate": 5e-5,
-            "generation_batch_size": 64,
-            "checkpoint_every": 1,
-            "executor_timeout": 5.0,
-        },
-        lora={"r": 16, "alpha": 32.0},
-        critic_pretrain_batches=1,
-        dtype="bfloat16",
-        mbpp_stride=2,
-        humaneval_stride=1,
-        eval_max_new_tokens=384,
-        eval_batch_size=128,
-        per_algo={
-            "actor-critic": {"grad_accumulation": 8},
-            "grpo": {"grad_accumulation": 8},
-            "rloo": {"grad_accumulation": 8},
-            "coderl": {"grad_accumulation": 8},
-            "ppo": {"num_minibatches": 4},
-        },
-        mine_sources=["stdlib", "pypi:more-itertools", "pypi:toolz", "pypi:boltons"],
-        mine_args=[],
-    ),
     # Seconds, for checking the machinery (a tiny model via --model, e.g. on a new machine): not a result.
     "smoke": Profile(
         name="smoke",
@@ -203,6 +170,17 @@ PROFILES = {
         mine_args=["--limit-functions", "40"],
     ),
 }
+# The GPU table within one 10-minute command (a 15-minute GPU lease, ~3 minutes of it spent bringing the model
+# over): every row at once (--parallel 8), 5 steps each, every 2nd MBPP test task and all of HumanEval with 384
+# new tokens.  Sized from the H200 run (~30 s a step, evaluation the bulk); otherwise as "gpu".
+PROFILES["gpu-short"] = dataclasses.replace(
+    PROFILES["gpu"],
+    name="gpu-short",
+    train={**PROFILES["gpu"].train, "steps": 5, "checkpoint_every": 1},
+    critic_pretrain_batches=1,
+    mbpp_stride=2,
+    eval_max_new_tokens=384,
+)
 # The CPU budget at a LoRA-sized learning rate: at 2e-5, 10 Adam steps move no adapter weight by more than
 # 2e-4 and the trained rows stay within noise of the base model (docs/results.md); everything else as "cpu".
 PROFILES["cpu-lr"] = dataclasses.replace(
