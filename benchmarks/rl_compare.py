@@ -172,7 +172,7 @@ PROFILES = {
 }
 # The GPU table within one 10-minute command (a 15-minute GPU lease, ~3 minutes of it spent bringing the model
 # over): every row at once (--parallel 8), 5 steps each, every 2nd MBPP test task and all of HumanEval with 384
-# new tokens.  Sized from the H200 run (~30 s a step, evaluation the bulk); otherwise as "gpu".
+# new tokens.  Sized from the H200 run (~30 s a step, evaluation the bulk), not run yet; otherwise as "gpu".
 PROFILES["gpu-short"] = dataclasses.replace(
     PROFILES["gpu"],
     name="gpu-short",
