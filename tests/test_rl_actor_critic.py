@@ -431,6 +431,16 @@ def test_resume_reproduces_the_next_step(tiny_path, reward, tmp_path):
     with pytest.raises(UnitrlError, match="not a complete checkpoint"):
         load_checkpoint(other, tmp_path)
 
+    # a checkpoint written before a setting existed resumes when the setting is at its default...
+    meta = json.loads((checkpoint / "trainer.json").read_text())
+    del meta["config"]["eval_limit"], meta["config"]["overlap_execution"]
+    (checkpoint / "trainer.json").write_text(json.dumps(meta))
+    load_checkpoint(ActorCriticTrainer(config, *load_model(str(tiny_path)), TASKS, reward), checkpoint)
+    # ...and not when this run sets it otherwise; throughput-only settings may always differ
+    changed = small_config(tmp_path, replay_mix=0.5, kl_coef=0.05, eval_limit=3, overlap_execution=False)
+    with pytest.raises(UnitrlError, match=r"other settings: eval_limit=0 \(now 3\)"):
+        load_checkpoint(ActorCriticTrainer(changed, *load_model(str(tiny_path)), TASKS, reward), checkpoint)
+
 
 def test_train_writes_metrics_and_checkpoints(policy, reward, tmp_path):
     model, tok = policy

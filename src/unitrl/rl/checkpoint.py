@@ -18,6 +18,7 @@ later step.  The KL reference model is not saved: it is the initial model, which
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -106,8 +107,10 @@ def save_checkpoint(trainer: ActorCriticTrainer, path: str | os.PathLike[str]) -
 def load_checkpoint(trainer: ActorCriticTrainer, path: str | os.PathLike[str]) -> None:
     """Restore a :func:`save_checkpoint` directory into ``trainer`` (built as for the original run).
 
-    Config differences other than ``steps``/``out``/``checkpoint_every``/``executor_workers`` are reported
-    as an error: resuming with another learning rate or batch shape would silently make a different run.
+    Config differences other than ``steps``/``out``/``checkpoint_every``/``executor_workers``/
+    ``overlap_execution`` are reported as an error: resuming with another learning rate or batch shape would
+    silently make a different run.  A setting the checkpoint does not know (added to unitrl later) counts as
+    its default.
     """
     path = Path(path)
     missing = [f for f in _FILES if not (path / f).is_file()]
@@ -118,13 +121,20 @@ def load_checkpoint(trainer: ActorCriticTrainer, path: str | os.PathLike[str]) -
         raise UnitrlError(
             f"{path}: checkpoint version {meta.get('version')!r}, expected {CHECKPOINT_VERSION}"
         )
-    mutable = {"steps", "out", "checkpoint_every", "executor_workers"}
+    # settings that change how long a run takes or where it writes, never what it computes
+    mutable = {"steps", "out", "checkpoint_every", "executor_workers", "overlap_execution"}
     saved, current = meta["config"], trainer.config.to_dict()
+    # a setting added after the checkpoint was written: that run behaved as its default does
+    defaults = {f.name: f.default for f in dataclasses.fields(trainer.config)}
     changed = sorted(
-        k for k in set(saved) | set(current) if k not in mutable and saved.get(k) != current.get(k)
+        k
+        for k in set(saved) | set(current)
+        if k not in mutable and saved.get(k, defaults.get(k)) != current.get(k)
     )
     if changed:
-        shown = ", ".join(f"{k}={saved.get(k)!r} (now {current.get(k)!r})" for k in changed[:4])
+        shown = ", ".join(
+            f"{k}={saved.get(k, defaults.get(k))!r} (now {current.get(k)!r})" for k in changed[:4]
+        )
         raise UnitrlError(
             f"{path}: checkpoint was made with other settings: {shown}; resume with the same config"
         )
