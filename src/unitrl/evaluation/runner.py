@@ -518,12 +518,17 @@ def sample_programs(
     prompts = [build_prompt(task, tokenizer, format=prompt_format) for task in tasks]
     if not prompts:
         return []
+    samples: list[dict[int, ProgramSample]] = [{} for _ in tasks]
 
     def batch_done(items: list[tuple[int, int, Any]]) -> None:
-        assert on_batch is not None
-        on_batch(
-            [(t, j, ProgramSample(tasks[t], prompts[t], c, prompts[t].extract(c.text))) for t, j, c in items]
-        )
+        # each program is extracted once, as its batch finishes; the result is assembled from these
+        done = [
+            (t, j, ProgramSample(tasks[t], prompts[t], c, prompts[t].extract(c.text))) for t, j, c in items
+        ]
+        for t, j, sample in done:
+            samples[t][j] = sample
+        if on_batch is not None:
+            on_batch(done)
 
     completions = sample_completions(
         model,
@@ -538,12 +543,9 @@ def sample_programs(
         seed=seed,
         add_special_tokens=not prompts[0].has_special_tokens,
         progress=progress,
-        on_batch=batch_done if on_batch is not None else None,
+        on_batch=batch_done,
     )
-    return [
-        [ProgramSample(task, prompt, c, prompt.extract(c.text)) for c in outs]
-        for task, prompt, outs in zip(tasks, prompts, completions, strict=True)
-    ]
+    return [[row[j] for j in range(len(outs))] for row, outs in zip(samples, completions, strict=True)]
 
 
 def _generate_chunk(

@@ -372,10 +372,12 @@ def _pull_locked(
             )
         progress.start_convert(convert_steps(gguf))
         checkpoint = convert_gguf(gguf, work / "checkpoint", advance=progress.converted)
-        if gguf_file is None and save_gguf is not None:
-            Path(save_gguf).parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(gguf, Path(save_gguf).with_name(f".{Path(save_gguf).name}.part"))
-            os.replace(Path(save_gguf).with_name(f".{Path(save_gguf).name}.part"), save_gguf)
+        if gguf_file is None and save_gguf is not None:  # keep it: moved next to the target, then renamed
+            kept = Path(save_gguf)
+            partial = kept.with_name(f".{kept.name}.part")
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(gguf, partial)
+            os.replace(partial, kept)
         elif gguf_file is None:
             gguf.unlink()
         marker = {
