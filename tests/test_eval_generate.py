@@ -8,7 +8,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from unitrl.evaluation.generate import apply_stops, find_stop, generate, sample_completions  # noqa: E402
+from unitrl.evaluation.generate import (  # noqa: E402
+    apply_stops,
+    find_stop,
+    generate,
+    sample_completions,
+    token_bounded_batches,
+)
 from unitrl.models import build_tiny_model, load_model  # noqa: E402
 
 PROMPTS = [
@@ -64,6 +70,28 @@ def test_greedy_is_batch_invariant_and_copies_samples(tiny):
     ]
     assert [row[0] for row in batched] == single  # left padding does not change greedy output
     assert all(row[0] == row[1] for row in batched)
+
+
+def test_token_bounded_batches():
+    # rows come longest first; each batch is padded to its first row
+    assert token_bounded_batches([3768, 919, 450, 200, 180, 160], 4, 2048) == [(0, 1), (1, 3), (3, 6)]
+    assert token_bounded_batches([10] * 5, 2, 10_000) == [(0, 2), (2, 4), (4, 5)]  # batch_size still binds
+    assert token_bounded_batches([5000], 8, 100) == [(0, 1)]  # a prompt longer than the budget runs alone
+    assert token_bounded_batches([], 4, 100) == []
+
+
+def test_long_prompt_gets_a_smaller_batch_and_the_same_output(tiny):
+    model, tok = tiny
+    prompts = ["def f(x):\n    " + "x = x + 1\n    " * 60 + "return", *PROMPTS]
+    sizes: list[int] = []
+    kwargs = {"temperature": 0.0, "max_new_tokens": 6, "batch_size": 4}
+    bounded = sample_completions(
+        model, tok, prompts, max_batch_tokens=300, on_batch=lambda done: sizes.append(len(done)), **kwargs
+    )
+    assert len(tok(prompts[0])["input_ids"]) > 300 // 2  # so it cannot share a batch under the bound
+    assert sizes == [1, 3]
+    unbounded = sample_completions(model, tok, prompts, max_batch_tokens=10**6, **kwargs)
+    assert [r[0].text for r in bounded] == [r[0].text for r in unbounded]
 
 
 def test_stop_strings_end_rows_early(tiny):

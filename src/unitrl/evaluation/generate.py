@@ -236,6 +236,25 @@ def _progress_task(progress: Any, total: int, description: str) -> Iterator[Call
         yield lambda k: bar.advance(task, k)
 
 
+#: Padded prompt tokens per sequence slot that a batch may hold by default (see ``max_batch_tokens``): above
+#: the median MBPP / HumanEval chat prompt (~160-180 tokens) and the longest HumanEval one (451), so only
+#: unusually long prompts make a batch smaller.
+PROMPT_TOKENS_PER_ROW = 512
+
+
+def token_bounded_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` slices of rows sorted longest first: at most ``batch_size`` rows, and at most
+    ``max_tokens`` once every row is padded to the batch's first (longest) row; always at least one row."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while start < len(lengths):
+        fits = max(1, max_tokens // max(1, lengths[start]))
+        stop = min(len(lengths), start + min(batch_size, fits))
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
 def sample_completions(
     model: Any,
     tokenizer: Any,
@@ -252,6 +271,7 @@ def sample_completions(
     progress: Any = False,
     description: str = "generating",
     on_batch: Callable[[list[tuple[int, int, Completion]]], None] | None = None,
+    max_batch_tokens: int | None = None,
 ) -> list[list[Completion]]:
     """``n`` completions for each prompt, as ``result[prompt_index][sample_index]``.
 
@@ -261,7 +281,10 @@ def sample_completions(
 
     ``batch_size`` counts sequences (a prompt with ``n=4`` fills 4 slots).  ``stop`` is one list of stop
     conditions for all prompts or one list per prompt.  ``add_special_tokens=False`` for text that already
-    has them (chat-templated prompts).  ``progress``: False, True (own rich bar), a ``rich.progress.Progress``
+    has them (chat-templated prompts).  ``max_batch_tokens`` bounds the padded prompt tokens of one batch
+    (default ``batch_size * PROMPT_TOKENS_PER_ROW``), so a batch of long prompts holds fewer of them:
+    every row is padded to the longest, and one 3,768-token prompt (MBPP 493) in a batch of 128 made a
+    prefill of 128 x 3,768 tokens that ran an H200 out of memory.  ``progress``: False, True (own rich bar), a ``rich.progress.Progress``
     to add a task to, or a callback ``advance(k)`` called with the number of samples each batch finished.
     """
     import torch
@@ -271,6 +294,8 @@ def sample_completions(
         raise ValueError(f"n must be >= 1, got {n}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_batch_tokens is None:
+        max_batch_tokens = batch_size * PROMPT_TOKENS_PER_ROW
     greedy = temperature <= 0
     draws = 1 if greedy else n
     row_stops_all = _per_prompt_stops(stop, len(prompts))
@@ -295,8 +320,10 @@ def sample_completions(
     )
 
     with _eval_mode(model), _progress_task(progress, len(prompts) * n, description) as advance:
-        for batch_index, start in enumerate(range(0, len(rows), batch_size)):
-            chunk = rows[start : start + batch_size]
+        for batch_index, (start, stop_at) in enumerate(
+            token_bounded_batches([len(encoded[p]) for p, _ in rows], batch_size, max_batch_tokens)
+        ):
+            chunk = rows[start:stop_at]
             ids = [encoded[p] for p, _ in chunk]
             width = max(len(x) for x in ids)
             input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
