@@ -172,11 +172,13 @@ PROFILES = {
 }
 # The GPU table within one 10-minute command (a 15-minute GPU lease, ~3 minutes of it spent bringing the model
 # over): every row at once (--parallel 8), 5 steps each, every 2nd MBPP test task and all of HumanEval with 384
-# new tokens.  Sized from the H200 run (~30 s a step, evaluation the bulk), not run yet; otherwise as "gpu".
+# new tokens.  Sized from the H200 run (~30 s a step, evaluation the bulk).  Learning rate 2e-4 as "cpu-lr": at
+# 5e-5, 5 Adam steps could move no adapter weight by more than 2.5e-4, too little to tell methods apart (the CPU
+# table at 2e-5 showed it); otherwise as "gpu".
 PROFILES["gpu-short"] = dataclasses.replace(
     PROFILES["gpu"],
     name="gpu-short",
-    train={**PROFILES["gpu"].train, "steps": 5, "checkpoint_every": 1},
+    train={**PROFILES["gpu"].train, "steps": 5, "checkpoint_every": 1, "learning_rate": 2e-4},
     critic_pretrain_batches=1,
     mbpp_stride=2,
     eval_max_new_tokens=384,
