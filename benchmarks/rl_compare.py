@@ -38,6 +38,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,9 @@ PROFILES = {
 }
 # The GPU table within one 10-minute command (a 15-minute GPU lease, ~3 minutes of it spent bringing the model
 # over): every row at once (--parallel 8), 5 steps each, every 2nd MBPP test task and all of HumanEval with 384
-# new tokens.  Sized from the H200 run (~30 s a step, evaluation the bulk).  Learning rate 2e-4 as "cpu-lr": at
+# new tokens.  Sized from the H200 run (~30 s a step, evaluation the bulk); run once on an H200 (2026-11-26):
+# 5 steps took 190-225 s and an evaluation 134-155 s per row with eight at once, but five rows ran out of memory
+# (one over-long prompt in a 128-row batch; now bounded, and OOM rows are retried).  Learning rate 2e-4 as "cpu-lr": at
 # 5e-5, 5 Adam steps could move no adapter weight by more than 2.5e-4, too little to tell methods apart (the CPU
 # table at 2e-5 showed it); otherwise as "gpu".
 PROFILES["gpu-short"] = dataclasses.replace(
@@ -533,6 +536,16 @@ def _last_error(log: Path) -> str:
     return f"{reason[:300]} (log: {log})"
 
 
+#: How often ``--parallel`` checks on its rows.
+POLL_SECONDS = 1.0
+
+
+def _out_of_memory(log: Path) -> bool:
+    """Whether a failed row's last error was running out of (GPU) memory: worth one more try, fewer at once."""
+    reason = _last_error(log)
+    return "OutOfMemoryError" in reason or "out of memory" in reason.lower()
+
+
 def run_parallel(
     args: argparse.Namespace,
     profile: Profile,
@@ -546,15 +559,27 @@ def run_parallel(
 
     What the rows share is prepared once here first (the mined tasks, HumanEval+'s expected outputs), so the
     children do not race to build it.  Each child logs to ``OUT/ROW-seedS.log`` and appends its own result.
+    A row that runs out of memory (rows share one GPU, and one row's peak can starve the others) is tried once
+    more, resuming from its last checkpoint, with at most half as many rows running beside it.
     """
     done = latest(read_results(out / "results.jsonl"))
-    jobs = [(n, s) for s in seeds for n in names if (n, s) not in done or n in redo]
-    if any(ROWS_BY_NAME[n].mined for n, _ in jobs):
+    pending = deque((n, s) for s in seeds for n in names if (n, s) not in done or n in redo)
+    if any(ROWS_BY_NAME[n].mined for n, _ in pending):
         ensure_mined(mined_path, profile)
     eval_tasks(profile)  # fills the HumanEval+ expected-output cache once
     running: list[tuple[str, int, subprocess.Popen, Any]] = []
     failed: list[str] = []
+    retried: set[tuple[str, int]] = set()
     started = time.monotonic()
+
+    def start(name: str, seed: int) -> None:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--profile", profile.name, "--rows", name]
+        cmd += ["--seeds", str(seed), "--out", str(out), "--mined", str(mined_path), "--model", args.model]
+        cmd += ["--threads", str(args.threads)] + (["--redo", name] if name in redo else [])
+        cmd += [] if args.steps is None else ["--steps", str(args.steps)]
+        log = (out / f"{name}-seed{seed}.log").open("a", encoding="utf-8")
+        print(f"{name} seed {seed}: started", flush=True)
+        running.append((name, seed, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
 
     def reap() -> None:
         for job in list(running):
@@ -564,24 +589,23 @@ def run_parallel(
                 continue
             log.close()
             running.remove(job)
-            status = "ok" if rc == 0 else f"FAILED (exit {rc}): {_last_error(out / f'{name}-seed{seed}.log')}"
+            log_path = out / f"{name}-seed{seed}.log"
+            status = "ok" if rc == 0 else f"FAILED (exit {rc}): {_last_error(log_path)}"
+            retry = rc != 0 and (name, seed) not in retried and _out_of_memory(log_path)
+            if retry:
+                status += "; trying once more from its last checkpoint, with fewer rows at once"
             print(f"{name} seed {seed}: {status} at {time.monotonic() - started:.0f} s", flush=True)
-            if rc != 0:
+            if retry:
+                retried.add((name, seed))
+                pending.append((name, seed))
+            elif rc != 0:
                 failed.append(f"{name}-seed{seed}")
 
-    for name, seed in jobs:
-        while len(running) >= args.parallel:
-            time.sleep(1.0)
-            reap()
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--profile", profile.name, "--rows", name]
-        cmd += ["--seeds", str(seed), "--out", str(out), "--mined", str(mined_path), "--model", args.model]
-        cmd += ["--threads", str(args.threads)] + (["--redo", name] if name in redo else [])
-        cmd += [] if args.steps is None else ["--steps", str(args.steps)]
-        log = (out / f"{name}-seed{seed}.log").open("a", encoding="utf-8")
-        print(f"{name} seed {seed}: started", flush=True)
-        running.append((name, seed, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
-    while running:
-        time.sleep(1.0)
+    while pending or running:
+        limit = max(1, args.parallel // 2) if retried else args.parallel
+        while pending and len(running) < limit:
+            start(*pending.popleft())
+        time.sleep(POLL_SECONDS)
         reap()
     print(table(read_results(out / "results.jsonl")))
     if failed:

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -136,3 +137,56 @@ def test_a_base_row_is_reused_only_from_a_profile_that_evaluates_the_same_way(tm
         rl_compare.base_from_twin(rl_compare.PROFILES["gpu"], 0, rl_compare.DEFAULT_MODEL, tmp_path) is None
     )
     assert rl_compare.base_from_twin(rl_compare.PROFILES["cpu-lr"], 0, "/other/model", tmp_path) is None
+
+
+class _FakeRow:
+    """Stands in for a row's child process: writes a log line and exits with the code given for this try."""
+
+    exits: ClassVar[dict[str, list[int]]] = {}
+    polls: ClassVar[dict[str, int]] = {}  # polls until the row exits (default 2)
+    started: ClassVar[list[tuple[str, int]]] = []  # (row, rows running when it started)
+    running = 0
+
+    def __init__(self, cmd, stdout, stderr):
+        self.row = cmd[cmd.index("--rows") + 1]
+        _FakeRow.running += 1
+        _FakeRow.started.append((self.row, _FakeRow.running))
+        self.rc = _FakeRow.exits[self.row].pop(0)
+        stdout.write("torch.OutOfMemoryError: CUDA out of memory.\n" if self.rc else "done\n")
+        stdout.flush()
+        self.polls = _FakeRow.polls.get(self.row, 2)
+
+    def poll(self):
+        self.polls -= 1
+        if self.polls > 0:
+            return None
+        _FakeRow.running -= 1
+        return self.rc
+
+
+def test_parallel_rows_that_run_out_of_memory_are_tried_once_more_with_fewer_at_once(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(rl_compare.subprocess, "Popen", _FakeRow)
+    monkeypatch.setattr(rl_compare, "eval_tasks", lambda profile: None)
+    monkeypatch.setattr(rl_compare, "ensure_mined", lambda path, profile: None)
+    monkeypatch.setattr(rl_compare, "POLL_SECONDS", 0.0)
+    # ppo runs out of memory twice (given up after one retry), grpo once (its retry succeeds)
+    _FakeRow.exits = {"base": [0], "ppo": [1, 1], "grpo": [1, 0], "rloo": [0]}
+    _FakeRow.polls = {"rloo": 8}  # still running when the retries start
+    _FakeRow.started, _FakeRow.running = [], 0
+    args = rl_compare.argparse.Namespace(parallel=4, model="m", threads=1, steps=None)
+    rc = rl_compare.run_parallel(
+        args,
+        rl_compare.PROFILES["smoke"],
+        ["base", "ppo", "grpo", "rloo"],
+        [0],
+        set(),
+        tmp_path,
+        tmp_path / "m",
+    )
+    out = capsys.readouterr()
+    assert rc == 1 and "rows failed: ppo-seed0" in out.err and "grpo-seed0" not in out.err
+    assert [row for row, _ in _FakeRow.started] == ["base", "ppo", "grpo", "rloo", "ppo", "grpo"]
+    assert [at_once for _, at_once in _FakeRow.started[4:]] == [2, 2]  # beside rloo: at most half of 4
+    assert out.out.count("trying once more") == 2
