@@ -21,7 +21,7 @@ pytest.importorskip("accelerate")
 from tests.rl_support import SMALL_RUN as SMALL  # noqa: E402
 from unitrl.errors import UnitrlError  # noqa: E402
 from unitrl.models import build_tiny_model  # noqa: E402
-from unitrl.rl.distributed import DataParallel  # noqa: E402
+from unitrl.rl.distributed import DataParallel, refuse_sharding  # noqa: E402
 from unitrl.tasks import Task, write_tasks  # noqa: E402
 
 TASKS = [
@@ -73,6 +73,21 @@ def test_diverged_processes_are_stopped(monkeypatch):
     monkeypatch.setattr(dp, "gather", lambda items: [("loss",), ("loss", "kl")])
     with pytest.raises(UnitrlError, match="different metrics"):
         dp.combine_metrics({"loss": 1.0})
+
+
+def test_sharded_launches_are_refused_with_a_one_line_error():
+    from accelerate.utils import DistributedType
+
+    class Launched:
+        def __init__(self, mode):
+            self.distributed_type = mode
+
+    for mode in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        with pytest.raises(UnitrlError, match=f"asks for {mode.value}.*data-parallel only") as err:
+            refuse_sharding(Launched(mode))
+        assert "\n" not in str(err.value)
+    for mode in (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU):
+        refuse_sharding(Launched(mode))  # what unitrl does support
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ Launch any algorithm with ``accelerate launch`` or ``torchrun``; nothing else ch
 What each process does, and why it stays correct:
 
 - every process holds the whole policy (a 0.5B-7B code model with LoRA fits one GPU; sharding it with
-  FSDP/DeepSpeed is not supported here);
+  FSDP/DeepSpeed is not supported here, and a launch that asks for it stops with a one-line error rather
+  than silently training unsharded copies);
 - each step's prompts are drawn by the trainer's RNG, identical everywhere, and split between the processes
   (``prompts_per_step`` must be a multiple of their number): each samples its share, executes it and
   back-propagates its share's loss;
@@ -145,5 +146,24 @@ def setup(cpu: bool = False) -> DataParallel:
             from accelerate import Accelerator
         except ImportError:
             raise UnitrlError("multi-process training needs accelerate: pip install accelerate") from None
-        _current = DataParallel(Accelerator(cpu=cpu))
+        accelerator = Accelerator(cpu=cpu)
+        refuse_sharding(accelerator)
+        _current = DataParallel(accelerator)
     return _current
+
+
+#: accelerate's launch modes that shard the model or hand it to another engine: unitrl never calls
+#: ``accelerator.prepare`` on the policy, so under them each process would silently train a whole
+#: unsharded copy instead of what the user configured.
+SHARDED_MODES = ("FSDP", "DEEPSPEED", "MEGATRON_LM")
+
+
+def refuse_sharding(accelerator: Any) -> None:
+    """A one-line error when launched with FSDP/DeepSpeed/Megatron (not supported: see the module doc)."""
+    mode = str(getattr(getattr(accelerator, "distributed_type", None), "value", ""))
+    if mode in SHARDED_MODES:
+        raise UnitrlError(
+            f"this launch asks for {mode}, but unitrl trains data-parallel only (every process holds the "
+            "whole model); launch with `accelerate launch --multi_gpu --num_processes N` (no FSDP or "
+            "DeepSpeed config) or `torchrun --nproc_per_node N`"
+        )
