@@ -7,6 +7,7 @@ and sampled programs per step, then evaluated greedily on the same tasks):
     ac-mbpp       actor-critic on MBPP train
     ac-mined      actor-critic on MBPP train + mined tasks          (the method)
     ac-frozen     actor-critic, critic pretrained then frozen       (ablation; MBPP train + mined)
+    ac-mined-v    ac-mined with the critic reading the prompt only  (a state-value baseline: unbiased)
     ppo, coderl, grpo, rloo                                         (baselines; MBPP train + mined)
 
 Evaluation: greedy pass@1 on an MBPP-test subset (tasks 11-510), HumanEval, and HumanEval+ (the HumanEval
@@ -205,14 +206,26 @@ class Row:
     pretrains_critic: bool = False
 
 
+#: The critic as the issue specified it and the CPU table ran it: reading the sampled program too.
+_PROGRAM_CRITIC = ("critic_input", "prompt+completion")
+
 ROWS = [
     Row("base", None),
     # the in-sync critic is warm-started like the frozen one (same pretraining), so the ablation differs only
     # in whether the critic keeps learning; a cold critic's first predictions are off by more than the
     # reward range (measured: mean error 0.7-2.4 on rewards in [0, 1.5]), a useless baseline for steps
-    Row("ac-mbpp", "actor-critic", pretrains_critic=True),
-    Row("ac-mined", "actor-critic", mined=True, pretrains_critic=True),
-    Row("ac-frozen", "actor-critic", mined=True, overrides=(("critic_frozen", True),), pretrains_critic=True),
+    Row("ac-mbpp", "actor-critic", overrides=(_PROGRAM_CRITIC,), pretrains_critic=True),
+    Row("ac-mined", "actor-critic", mined=True, overrides=(_PROGRAM_CRITIC,), pretrains_critic=True),
+    Row(
+        "ac-frozen",
+        "actor-critic",
+        mined=True,
+        overrides=(_PROGRAM_CRITIC, ("critic_frozen", True)),
+        pretrains_critic=True,
+    ),
+    # the critic as a state-value baseline V(prompt) (unitrl's default since 2026-11-26): reading the program
+    # makes the baseline depend on the action, which biases the gradient (see ActorCriticConfig.critic_input)
+    Row("ac-mined-v", "actor-critic", mined=True, pretrains_critic=True),
     Row("ppo", "ppo", mined=True),
     Row("coderl", "coderl", mined=True, pretrains_critic=True),
     Row("grpo", "grpo", mined=True),

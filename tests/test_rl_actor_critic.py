@@ -23,6 +23,7 @@ from unitrl.rewards import ExecutionReward  # noqa: E402
 from unitrl.rl.actor_critic import ActorCriticTrainer, completion_logprobs  # noqa: E402
 from unitrl.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
 from unitrl.rl.config import ActorCriticConfig, parse_overrides  # noqa: E402
+from unitrl.rl.critic import policy_features  # noqa: E402
 from unitrl.rl.loop import EVALS_FILE, read_evals  # noqa: E402
 from unitrl.rl.rollout import Rollout, collect_rollouts  # noqa: E402
 from unitrl.tasks import Task, write_tasks  # noqa: E402
@@ -83,8 +84,9 @@ def small_config(tmp_path, **overrides) -> ActorCriticConfig:
     return ActorCriticConfig.from_dict(base)
 
 
-def hand_rollouts(tokenizer, rewards: list[float]) -> list[Rollout]:
-    """Rollouts with distinct completions of different lengths and the given rewards (nothing executed)."""
+def hand_rollouts(tokenizer, rewards: list[float], asks: list[str] | None = None) -> list[Rollout]:
+    """Rollouts with distinct completions of different lengths and the given rewards (nothing executed),
+    all of one prompt ("Write add.") or of the prompt ``asks[i]`` each."""
     bodies = [
         "def add(a, b):\n    return a + b",
         "x = 1",
@@ -92,10 +94,11 @@ def hand_rollouts(tokenizer, rewards: list[float]) -> list[Rollout]:
         "class Stack:",
         "ok",
     ]
-    prompt = "<|im_start|>user\nWrite add.<|im_end|>\n<|im_start|>assistant\n"
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     out = []
     for i, r in enumerate(rewards):
+        ask = asks[i] if asks else "Write add."
+        prompt = f"<|im_start|>user\n{ask}<|im_end|>\n<|im_start|>assistant\n"
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         text = bodies[i % len(bodies)] + "\n" * (i // len(bodies))
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         out.append(Rollout("toy/add", prompt, prompt_ids, ids, text, text, r))
@@ -295,15 +298,59 @@ def test_grad_accumulation_gives_the_same_update(tiny_path, reward, tmp_path):
 # --- the critic -------------------------------------------------------------------------------------------
 
 
-def test_critic_error_falls_on_a_fixed_reward_signal(policy, reward, tmp_path):
+ASKS = ["Write add.", "Write a stack class.", "Print 3, 4, 5.", "Reverse a list.", "Sort it.", "Say ok."]
+
+
+@pytest.mark.parametrize("critic_input", ["prompt", "prompt+completion"])
+def test_critic_error_falls_on_a_fixed_reward_signal(policy, reward, tmp_path, critic_input):
+    """A reward fixed per prompt (six prompts) for the default critic, per program for the other."""
     model, tok = policy
-    trainer = ActorCriticTrainer(small_config(tmp_path), model, tok, TASKS, reward)
-    rollouts = hand_rollouts(tok, [1.5, 0.0, -1.0, 0.25, -0.6, 1.0])
+    config = small_config(tmp_path, critic_input=critic_input)
+    trainer = ActorCriticTrainer(config, model, tok, TASKS, reward)
+    asks = ASKS if critic_input == "prompt" else None
+    rollouts = hand_rollouts(tok, [1.5, 0.0, -1.0, 0.25, -0.6, 1.0], asks)
     policy_before = params_of(model)
     history = trainer.pretrain_critic(rollouts, epochs=150)
     assert history[-1]["critic_error"] < 0.5 * history[0]["critic_error"]
     assert history[-1]["critic_loss"] < history[0]["critic_loss"]
     assert same_params(policy_before, params_of(model))  # the critic's training never touches the policy
+
+
+def test_the_default_critic_reads_only_the_prompt_so_its_baseline_is_unbiased(policy, reward, tmp_path):
+    """Features of one prompt are the same whatever was sampled, so the critic can only learn the prompt's
+    mean reward: the advantages of its samples then sum to ~0 (a state-value baseline).  The critic that
+    reads the program instead fits each program's own reward and drives every advantage towards 0."""
+    model, tok = policy
+    rollouts = hand_rollouts(tok, [1.0, 0.0, 1.0, 0.0, 0.5])
+    rewards = torch.tensor([r.reward for r in rollouts])
+    advantages = {}
+    for critic_input in ("prompt", "prompt+completion"):
+        config = small_config(tmp_path, critic_input=critic_input)
+        trainer = ActorCriticTrainer(config, model, tok, TASKS, reward)
+        with torch.no_grad():
+            _, _, features = completion_logprobs(
+                model, rollouts, tok.pad_token_id, with_features=True, critic_input=critic_input
+            )
+        assert features is not None
+        if critic_input == "prompt":
+            assert torch.allclose(features, features[0].expand_as(features), atol=1e-5)
+            alone = policy_features(model, [list(rollouts[0].prompt_token_ids)], tok.pad_token_id)
+            assert torch.allclose(features[0], alone[0], atol=1e-5)  # what its pretraining reads
+        else:
+            assert not torch.allclose(features[0], features[1], atol=1e-3)
+        trainer.pretrain_critic(rollouts, epochs=300)
+        with torch.no_grad():
+            advantages[critic_input] = rewards - trainer.critic(features)
+    assert abs(float(advantages["prompt"].sum())) < 0.05  # the baseline is the mean reward, 0.5
+    assert torch.allclose(advantages["prompt"], rewards - 0.5, atol=0.02)
+    assert float(advantages["prompt+completion"].abs().mean()) < 0.5 * float(
+        advantages["prompt"].abs().mean()
+    )
+
+
+def test_critic_input_is_checked(tmp_path):
+    with pytest.raises(UnitrlError, match="critic_input must be one of prompt, prompt\\+completion, got 'x'"):
+        small_config(tmp_path, critic_input="x")
 
 
 def test_policy_features_are_batch_independent_and_skip_the_vocabulary_head(policy, reward, tmp_path):
@@ -440,6 +487,13 @@ def test_resume_reproduces_the_next_step(tiny_path, reward, tmp_path):
     changed = small_config(tmp_path, replay_mix=0.5, kl_coef=0.05, eval_limit=3, overlap_execution=False)
     with pytest.raises(UnitrlError, match=r"other settings: eval_limit=0 \(now 3\)"):
         load_checkpoint(ActorCriticTrainer(changed, *load_model(str(tiny_path)), TASKS, reward), checkpoint)
+    # a checkpoint from before critic_input existed was made by a critic reading prompt + completion
+    del meta["config"]["critic_input"]
+    (checkpoint / "trainer.json").write_text(json.dumps(meta))
+    with pytest.raises(UnitrlError, match=r"critic_input='prompt\+completion' \(now 'prompt'\)"):
+        load_checkpoint(ActorCriticTrainer(config, *load_model(str(tiny_path)), TASKS, reward), checkpoint)
+    as_before = small_config(tmp_path, replay_mix=0.5, kl_coef=0.05, critic_input="prompt+completion")
+    load_checkpoint(ActorCriticTrainer(as_before, *load_model(str(tiny_path)), TASKS, reward), checkpoint)
 
 
 def test_train_writes_metrics_and_checkpoints(policy, reward, tmp_path):

@@ -10,7 +10,8 @@ One :meth:`ActorCriticTrainer.step`:
    learning, rather than pretending to be an unbiased off-policy estimator.
 3. **Policy update (actor).**  One forward pass of the policy over prompt + completion tokens gives, per
    sample, the summed log-probability of its completion tokens and (detached) the pooled last hidden state
-   the critic reads.  ``advantage = reward - critic(features)`` (detached: a baseline),
+   the critic reads (over the prompt only by default: ``critic_input``).  ``advantage = reward -
+   critic(features)`` (detached: a baseline),
    ``loss = -mean(advantage * sum log p(completion))``, plus ``kl_coef * KL(policy || reference)`` when
    ``kl_coef > 0``; gradients are accumulated over ``grad_accumulation`` micro-batches, clipped and applied.
 4. **Critic update.**  One MSE step of the critic towards the observed rewards on the same batch and the
@@ -42,22 +43,42 @@ from unitrl.tasks import Task
 
 
 def completion_logprobs(
-    model: Any, rollouts: Sequence[Rollout], pad_id: int, *, with_features: bool = False
+    model: Any,
+    rollouts: Sequence[Rollout],
+    pad_id: int,
+    *,
+    with_features: bool = False,
+    critic_input: str = "prompt",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Per-token log-probs of each rollout's completion under ``model``.
 
     Returns ``(token_logp [batch, len-1], completion_mask [batch, len-1], features [batch, hidden] | None)``:
     position ``j`` holds the log-prob of token ``j + 1`` given the tokens before it; the mask is 1 exactly
-    at the completion's tokens.  ``features`` (with ``with_features``) is the detached, mean-pooled last
-    hidden state over prompt + completion -- the critic's input, for free from the same forward pass.
+    at the completion's tokens.  ``features`` (with ``with_features``) is the detached last hidden state
+    mean-pooled over the prompt (``critic_input="prompt"``; a causal LM's prompt positions never see the
+    completion) or over prompt + completion -- the critic's input, for free from the same forward pass.
     """
     if any(not r.prompt_token_ids for r in rollouts):
         empty = next(r.task_id for r in rollouts if not r.prompt_token_ids)
         raise ValueError(f"rollout for {empty!r} has an empty prompt: its first token has no log-prob")
     pairs = [(r.prompt_token_ids, r.completion_token_ids) for r in rollouts]
     token_logp, mask, hidden, attention = token_logprobs(model, pairs, pad_id, with_hidden=with_features)
-    features = mean_pool(hidden, attention) if hidden is not None else None
+    features = None
+    if hidden is not None:
+        pooled = attention
+        if critic_input == "prompt":  # sequences are right-padded: the prompt is each row's first tokens
+            pooled = torch.zeros_like(attention)
+            for i, r in enumerate(rollouts):
+                pooled[i, : len(r.prompt_token_ids)] = 1
+        features = mean_pool(hidden, pooled)
     return token_logp, mask, features
+
+
+def critic_sequences(rollouts: Sequence[Rollout], critic_input: str) -> list[list[int]]:
+    """The token ids the critic reads for each rollout (see ``ActorCriticConfig.critic_input``)."""
+    if critic_input == "prompt":
+        return [list(r.prompt_token_ids) for r in rollouts]
+    return [list(r.prompt_token_ids) + list(r.completion_token_ids) for r in rollouts]
 
 
 class ActorCriticTrainer(TrainingRun):
@@ -170,7 +191,7 @@ class ActorCriticTrainer(TrainingRun):
             chunk = batch[start : start + size]
             chunk_rewards = rewards[start : start + size]
             token_logp, mask, features = completion_logprobs(
-                self.model, chunk, self.pad_id, with_features=True
+                self.model, chunk, self.pad_id, with_features=True, critic_input=cfg.critic_input
             )
             assert features is not None
             all_features.append(features)
@@ -236,8 +257,9 @@ class ActorCriticTrainer(TrainingRun):
         The "pretrain, then freeze" half of the ``critic_frozen`` ablation; also a warm start for the
         in-sync critic.  Features are computed once (the policy does not change here).
         """
-        sequences = [list(r.prompt_token_ids) + list(r.completion_token_ids) for r in rollouts]
-        features = policy_features(self.model, sequences, self.pad_id)
+        features = policy_features(
+            self.model, critic_sequences(rollouts, self.config.critic_input), self.pad_id
+        )
         rewards = torch.tensor([r.reward for r in rollouts], dtype=torch.float32, device=self.device)
         return [
             critic_regression_step(self.critic, self.critic_optimizer, features, rewards)

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from unitrl.rl.actor_critic import ActorCriticTrainer
 
 CHECKPOINT_VERSION = 1
+#: Settings whose default is not what the code did before they were added: a checkpoint without them was
+#: made by that older behaviour.
+BEFORE_THE_SETTING: dict[str, Any] = {"critic_input": "prompt+completion"}
 _FILES = ("policy.pt", "critic.pt", "optim.pt", "rng.pt", "buffer.json", "trainer.json")
 
 
@@ -110,7 +113,7 @@ def load_checkpoint(trainer: ActorCriticTrainer, path: str | os.PathLike[str]) -
     Config differences other than ``steps``/``out``/``checkpoint_every``/``executor_workers``/
     ``overlap_execution`` are reported as an error: resuming with another learning rate or batch shape would
     silently make a different run.  A setting the checkpoint does not know (added to unitrl later) counts as
-    its default.
+    its default, or as :data:`BEFORE_THE_SETTING` says the older code behaved.
     """
     path = Path(path)
     missing = [f for f in _FILES if not (path / f).is_file()]
@@ -124,8 +127,9 @@ def load_checkpoint(trainer: ActorCriticTrainer, path: str | os.PathLike[str]) -
     # settings that change how long a run takes or where it writes, never what it computes
     mutable = {"steps", "out", "checkpoint_every", "executor_workers", "overlap_execution"}
     saved, current = meta["config"], trainer.config.to_dict()
-    # a setting added after the checkpoint was written: that run behaved as its default does
-    defaults = {f.name: f.default for f in dataclasses.fields(trainer.config)}
+    # a setting added after the checkpoint was written: that run behaved as its default does, or as the
+    # code did before the setting existed where that differs from the default
+    defaults = {f.name: f.default for f in dataclasses.fields(trainer.config)} | BEFORE_THE_SETTING
     changed = sorted(
         k
         for k in set(saved) | set(current)

@@ -114,6 +114,10 @@ class RunConfig(ConfigMixin):
                 raise UnitrlError(f"config: {name} must be >= 0, got {value}")
 
 
+#: Values of :attr:`ActorCriticConfig.critic_input`.
+CRITIC_INPUTS = ("prompt", "prompt+completion")
+
+
 @dataclass
 class ActorCriticConfig(RunConfig):
     """Settings of :class:`unitrl.rl.actor_critic.ActorCriticTrainer` (see each field's comment)."""
@@ -137,6 +141,13 @@ class ActorCriticConfig(RunConfig):
     buffer_per_prompt_cap: int = 64
 
     # --- critic -------------------------------------------------------------------------------------------
+    #: What the critic reads, pooled from the policy's last hidden states: ``"prompt"`` (default) predicts
+    #: the expected reward of the task before any token is sampled, a state-value baseline V(prompt) that
+    #: leaves the policy gradient unbiased; ``"prompt+completion"`` (the critic as first specified, and as
+    #: the CPU comparison table ran it) reads the sampled program too, so it predicts that program's own
+    #: reward: the baseline then depends on the action, biases the gradient, and the better it fits the
+    #: smaller every advantage becomes.  Kept for comparison.
+    critic_input: str = "prompt"
     #: Width of the critic MLP's hidden layer.
     critic_hidden: int = 256
     #: Ablation: never update the critic during training; it is fitted to ``critic_pretrain_batches``
@@ -165,6 +176,10 @@ class ActorCriticConfig(RunConfig):
         self.check_non_negative("kl_coef")
         if not 0 <= self.replay_mix < 1:
             raise UnitrlError(f"config: replay_mix must be in [0, 1), got {self.replay_mix}")
+        if self.critic_input not in CRITIC_INPUTS:
+            raise UnitrlError(
+                f"config: critic_input must be one of {', '.join(CRITIC_INPUTS)}, got {self.critic_input!r}"
+            )
         if self.critic_frozen and self.critic_pretrain_batches == 0:
             raise UnitrlError(
                 "config: a frozen critic must be pretrained first: set critic_pretrain_batches >= 1 "

@@ -1,10 +1,13 @@
 """The critic: a small MLP predicting a sample's reward from the policy's own (detached) representation.
 
 Input: the policy's last hidden states (after its final norm, ``hidden_states[-1]`` of a Hugging Face
-causal LM called with ``output_hidden_states=True``) for prompt + completion, mean-pooled over the real
-(unpadded) tokens.  Output: one scalar, regressed onto the observed reward with MSE.  Its prediction is the baseline of
-the actor-critic update (advantage = reward - prediction), which lowers the variance of REINFORCE without
-biasing it.
+causal LM called with ``output_hidden_states=True``), mean-pooled over the prompt's tokens (the default) or
+over prompt + completion (``critic_input``).  Output: one scalar, regressed onto the observed reward with
+MSE.  Its prediction is the baseline of the actor-critic update (advantage = reward - prediction).  Read
+from the prompt alone it estimates the task's expected reward under the policy, V(prompt), which lowers the
+variance of REINFORCE without biasing it; a critic that also reads the sampled program predicts that
+program's own reward, a baseline that depends on the action: biased, and the better it fits, the closer
+every advantage comes to 0.
 
 Why the features are detached (computed under ``torch.no_grad()`` or ``.detach()``-ed from the policy's
 forward pass):
@@ -87,7 +90,8 @@ def model_hidden_size(model: Any) -> int:
 def policy_features(
     model: Any, sequences: Sequence[Sequence[int]], pad_id: int, batch_size: int = 8
 ) -> torch.Tensor:
-    """Critic input for token sequences (prompt + completion ids): the policy's pooled last hidden state.
+    """Critic input for token sequences (prompt, or prompt + completion ids): the policy's pooled last hidden
+    state.
 
     Computed under ``torch.no_grad()`` (see the module docstring for why).  The trainer gets the same
     numbers without a second forward pass by detaching the hidden states of the forward pass it makes for
