@@ -136,7 +136,10 @@ def test_two_process_resume_reproduces_the_uninterrupted_run(setup, tmp_path):
     # actor-critic: its critic's baseline makes every step move the policy (toy rewards are all alike), and
     # the critic, the replay buffer and the replayed samples must resume too
     args = ["--algo", "actor-critic", "--model", str(model), "--tasks", str(tasks), *SMALL, "critic_hidden=8"]
-    args += ["replay_mix=0.5"]
+    # pass_all: the tiny model's programs all score 0 whether the sandbox calls them a syntax error or, as it
+    # rarely does on a loaded machine (cause not yet found), "killed"; this test is about resuming, and that
+    # rare verdict made it flaky under coderl's rewards (-1 vs -0.6)
+    args += ["replay_mix=0.5", "reward=pass_all"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert launch(2, *args, "steps=2", "--out", str(straight)).returncode == 0
     assert launch(2, *args, "steps=1", "--out", str(resumed)).returncode == 0
