@@ -284,8 +284,9 @@ def sample_completions(
     has them (chat-templated prompts).  ``max_batch_tokens`` bounds the padded prompt tokens of one batch
     (default ``batch_size * PROMPT_TOKENS_PER_ROW``), so a batch of long prompts holds fewer of them:
     every row is padded to the longest, and one 3,768-token prompt (MBPP 493) in a batch of 128 made a
-    prefill of 128 x 3,768 tokens that ran an H200 out of memory.  ``progress``: False, True (own rich bar), a ``rich.progress.Progress``
-    to add a task to, or a callback ``advance(k)`` called with the number of samples each batch finished.
+    prefill of 128 x 3,768 tokens that ran an H200 out of memory.  ``progress``: False, True (own rich
+    bar), a ``rich.progress.Progress`` to add a task to, or a callback ``advance(k)`` called with the number
+    of samples each batch finished.
     """
     import torch
     from transformers import StoppingCriteriaList
