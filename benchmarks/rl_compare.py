@@ -553,9 +553,9 @@ def _last_error(log: Path) -> str:
 POLL_SECONDS = 1.0
 
 
-def _out_of_memory(log: Path) -> bool:
-    """Whether a failed row's last error was running out of (GPU) memory: worth one more try, fewer at once."""
-    reason = _last_error(log)
+def _out_of_memory(reason: str) -> bool:
+    """Whether a failed row's last error (:func:`_last_error`) was running out of (GPU) memory: worth one more
+    try, with fewer rows at once."""
     return "OutOfMemoryError" in reason or "out of memory" in reason.lower()
 
 
@@ -603,8 +603,9 @@ def run_parallel(
             log.close()
             running.remove(job)
             log_path = out / f"{name}-seed{seed}.log"
-            status = "ok" if rc == 0 else f"FAILED (exit {rc}): {_last_error(log_path)}"
-            retry = rc != 0 and (name, seed) not in retried and _out_of_memory(log_path)
+            reason = "" if rc == 0 else _last_error(log_path)
+            status = "ok" if rc == 0 else f"FAILED (exit {rc}): {reason}"
+            retry = rc != 0 and (name, seed) not in retried and _out_of_memory(reason)
             if retry:
                 status += "; trying once more from its last checkpoint, with fewer rows at once"
             print(f"{name} seed {seed}: {status} at {time.monotonic() - started:.0f} s", flush=True)
