@@ -190,3 +190,27 @@ def test_parallel_rows_that_run_out_of_memory_are_tried_once_more_with_fewer_at_
     assert [row for row, _ in _FakeRow.started] == ["base", "ppo", "grpo", "rloo", "ppo", "grpo"]
     assert [at_once for _, at_once in _FakeRow.started[4:]] == [2, 2]  # beside rloo: at most half of 4
     assert out.out.count("trying once more") == 2
+
+
+def test_a_trained_rows_optimiser_and_gradients_are_freed_before_it_is_evaluated():
+    import gc
+    import weakref
+
+    import torch
+
+    class Trainer:
+        def __init__(self) -> None:
+            self.model = torch.nn.Linear(4, 4)
+            self.optimizer = torch.optim.AdamW(self.model.parameters())
+            self.model(torch.ones(2, 4)).sum().backward()
+            self.optimizer.step()  # optimiser state: what the row no longer needs once it evaluates
+
+    summary = {"trainer": Trainer(), "tokenizer": "tok", "steps": 1}
+    trainer = weakref.ref(summary["trainer"])
+    optimizer = weakref.ref(summary["trainer"].optimizer)
+    model = rl_compare.release_training_state(summary)
+    gc.collect()
+    assert trainer() is None and optimizer() is None
+    assert all(p.grad is None for p in model.parameters())
+    assert summary == {"tokenizer": "tok", "steps": 1}
+    assert model(torch.ones(1, 4)).shape == (1, 4)  # the policy itself is kept
