@@ -176,7 +176,9 @@ PROFILES = {
 # over): every row at once (--parallel 8), 5 steps each, every 2nd MBPP test task and all of HumanEval with 384
 # new tokens.  Sized from the H200 run (~30 s a step, evaluation the bulk); run once on an H200 (2026-11-26):
 # 5 steps took 190-225 s and an evaluation 134-155 s per row with eight at once, but five rows ran out of memory
-# (one over-long prompt in a 128-row batch; now bounded, and OOM rows are retried).  Learning rate 2e-4 as "cpu-lr": at
+# (one over-long prompt in a 128-row batch; now bounded, and OOM rows are retried).  The third run (session 5) ran
+# four rows at a time, each handing its training memory back before evaluating: 62 GiB peak, no OOM, 5 steps in
+# 143-156 s and an evaluation in 149-179 s per row.  Learning rate 2e-4 as "cpu-lr": at
 # 5e-5, 5 Adam steps could move no adapter weight by more than 2.5e-4, too little to tell methods apart (the CPU
 # table at 2e-5 showed it); otherwise as "gpu".
 PROFILES["gpu-short"] = dataclasses.replace(
