@@ -57,6 +57,50 @@ def test_syntax_error(ex):
     assert r.tests[0].outcome == "not_run"
 
 
+@pytest.mark.parametrize(
+    ("message", "verdict"),
+    [
+        (
+            ("syntax_error", "SyntaxError: expected ':'"),
+            ("program", "syntax_error", "SyntaxError: expected ':'"),
+        ),
+        (("load_error", "ValueError", "x"), ("program", "runtime_error", "ValueError: x")),
+        (("ready",), ("program", "killed", "program process exited or was killed")),
+    ],
+)
+def test_a_program_that_reported_and_exited_before_the_lookup_keeps_its_verdict(message, verdict):
+    """The judge pipelines its first request; a program that fails to load reports and exits without reading it.
+
+    Under load the program can be gone before the request is written (a closed pipe): what it reported is still
+    in the other pipe and must decide the verdict (this race once turned syntax errors into "killed").
+    """
+    import time
+
+    from unitrl.execution import judge, protocol
+
+    j2c_r, j2c_w = os.pipe()
+    c2j_r, c2j_w = os.pipe()
+    protocol.send(c2j_w, message)
+    os.close(c2j_w)
+    os.close(j2c_r)  # the program has exited: nobody will read the judge's request
+    reports: list[tuple] = []
+    try:
+        judge.run_judge(
+            setup="",
+            tests=["assert add(1, 2) == 3"],
+            rx=c2j_r,
+            tx=j2c_w,
+            report=reports.append,
+            deadline=time.monotonic() + 5,
+            test_timeout=None,
+            max_value_bytes=1 << 20,
+        )
+    finally:
+        os.close(c2j_r)
+        os.close(j2c_w)
+    assert reports == [verdict]
+
+
 def test_runtime_error_reports_exception(ex):
     r = run1(ex, "def add(a, b):\n    return a + undefined\n", ["assert add(1, 2) == 3"])
     assert r.outcome == "runtime_error"

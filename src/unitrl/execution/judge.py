@@ -334,9 +334,18 @@ def run_judge(
     conn.deadline = deadline
     trees = [_parse(t) for t in tests]
     trusted, ask = trusted_bindings(sorted(referenced_names([_parse(setup), *trees])), program_names)
+    # Pipelined: the program answers the lookup as soon as it has loaded, saving a round trip.  A program that
+    # fails to compile or load reports it and exits without reading, so the lookup can meet a closed pipe;
+    # what the program said is still waiting in the other pipe and decides the verdict (once read as
+    # "killed": 7 in 1,000 syntax and load errors on a loaded machine).
     try:
-        # Pipelined: the program answers the lookup as soon as it has loaded, saving a round trip.
         conn.send_request(("lookup", ask))
+    except ProgramCrashed as e:
+        unsent: ProgramCrashed | None = e
+        conn.broken = None
+    else:
+        unsent = None
+    try:
         first = conn.read()
     except (ProgramTimeout, ProgramCrashed) as e:
         outcome, error = _classify(e)
@@ -348,6 +357,9 @@ def run_judge(
     if first[0] == "load_error":
         status = "memory" if first[1] == "MemoryError" else "runtime_error"
         report(("program", status, f"{first[1]}: {first[2]}"))
+        return
+    if unsent is not None:  # it loaded, then went away before it read the lookup
+        report(("program", *_classify(unsent)))
         return
     report(("program", "ready", ""))
 
