@@ -520,3 +520,25 @@ def test_rlimit_only_fallback_still_judges(monkeypatch):
         )
     assert [r.outcome for r in results] == ["pass", "timeout", "killed"]
     assert e.isolated is False
+
+
+def test_a_reply_waiting_in_the_pipe_is_read_even_when_the_reader_looks_after_its_deadline():
+    """A reader that was paused past its deadline (a stopped host, a loaded machine) must not call a reply that
+    arrived in time a timeout; with nothing in the pipe, the deadline still holds."""
+    import time
+
+    from unitrl.execution import protocol
+
+    rx, tx = os.pipe()
+    try:
+        protocol.send(tx, ("ok", 3))
+        assert protocol.recv(rx, deadline=time.monotonic() - 60) == ("ok", 3)
+        with pytest.raises(protocol.ChannelTimeout):
+            protocol.recv(rx, deadline=time.monotonic() - 60)
+        started = time.monotonic()
+        with pytest.raises(protocol.ChannelTimeout):
+            protocol.recv(rx, deadline=started + 0.2)
+        assert time.monotonic() - started >= 0.2
+    finally:
+        os.close(rx)
+        os.close(tx)

@@ -166,9 +166,9 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
     chunks: list[bytes] = []
     while n:
         if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ChannelTimeout()
+            # Past the deadline, still look once: a reader that was itself paused or descheduled (a stopped
+            # host, a loaded machine) must not call a reply that has been waiting in the pipe a timeout.
+            remaining = max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 raise ChannelTimeout()
