@@ -338,13 +338,11 @@ def run_judge(
     # fails to compile or load reports it and exits without reading, so the lookup can meet a closed pipe;
     # what the program said is still waiting in the other pipe and decides the verdict (once read as
     # "killed": 7 in 1,000 syntax and load errors on a loaded machine).
+    unsent: ProgramCrashed | None = None
     try:
         conn.send_request(("lookup", ask))
     except ProgramCrashed as e:
-        unsent: ProgramCrashed | None = e
-        conn.broken = None
-    else:
-        unsent = None
+        unsent, conn.broken = e, None
     try:
         first = conn.read()
     except (ProgramTimeout, ProgramCrashed) as e:
